@@ -1,0 +1,214 @@
+#include "cache.h"
+
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "mapping.h"
+#include "os.h"
+#include "stats.h"
+
+#define NSHARDS 8u
+
+static struct um_shard *shard_of(struct um_cache *c, uint32_t f)
+{
+    return &c->shards[f % c->nshards];
+}
+
+static size_t policy_stride(const struct um_policy_ops *p)
+{
+    return (p->state_size + 63) & ~(size_t)63;
+}
+
+int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned low_pct,
+                  const struct um_policy_ops *policy, bool background)
+{
+    memset(c, 0, sizeof *c);
+    c->budget = budget;
+    c->high = budget / 100 * high_pct;
+    c->low = budget / 100 * low_pct;
+    c->policy = policy;
+    c->background = background;
+    c->nshards = NSHARDS;
+    /* A frame holds at least one 4 KiB page, so this many frames can never run out before the
+     * budget does. The tables are lazily backed: only frames ever used cost memory. */
+    c->nframes = (uint32_t)(budget / UM_PAGE + NSHARDS);
+    c->frames = um_os_alloc((size_t)c->nframes * sizeof *c->frames);
+    c->nodes = um_os_alloc((size_t)c->nframes * sizeof *c->nodes);
+    c->shards = um_os_alloc(NSHARDS * sizeof *c->shards);
+    char *states = um_os_alloc(NSHARDS * policy_stride(policy));
+    if (!c->frames || !c->nodes || !c->shards || !states)
+        return -1;
+    for (unsigned s = 0; s < NSHARDS; s++) {
+        struct um_shard *sh = &c->shards[s];
+        pthread_mutex_init(&sh->lock, NULL);
+        sh->free_head = UM_NO_FRAME;
+        sh->next_unused = s;
+        sh->policy_state = states + s * policy_stride(policy);
+        policy->init(sh->policy_state, c->nodes);
+    }
+    pthread_mutex_init(&c->pressure_lock, NULL);
+    pthread_cond_init(&c->pressure_cond, NULL);
+    return 0;
+}
+
+static void signal_pressure(struct um_cache *c)
+{
+    if (atomic_exchange(&c->pressure, true))
+        return;
+    pthread_mutex_lock(&c->pressure_lock);
+    pthread_cond_broadcast(&c->pressure_cond);
+    pthread_mutex_unlock(&c->pressure_lock);
+}
+
+static void charge(struct um_cache *c, size_t bytes)
+{
+    size_t cur = atomic_load(&c->charged);
+    for (;;) {
+        if (cur + bytes <= c->budget) {
+            if (atomic_compare_exchange_weak(&c->charged, &cur, cur + bytes))
+                break;
+            continue;
+        }
+        /* Full: make room on this thread. When every charged byte belongs to a fill still in
+         * flight there is nothing to evict yet; those fills finish without needing us. */
+        if (!um_cache_evict_one(c))
+            sched_yield();
+        cur = atomic_load(&c->charged);
+    }
+    um_stat_peak(cur + bytes);
+    if (c->background && cur + bytes > c->high)
+        signal_pressure(c);
+}
+
+static uint32_t take_free_frame(struct um_cache *c, unsigned hint)
+{
+    for (unsigned i = 0; i < c->nshards; i++) {
+        struct um_shard *s = &c->shards[(hint + i) % c->nshards];
+        pthread_mutex_lock(&s->lock);
+        uint32_t f = s->free_head;
+        if (f != UM_NO_FRAME) {
+            s->free_head = c->frames[f].next_free;
+        } else if (s->next_unused < c->nframes) {
+            f = s->next_unused;
+            s->next_unused += c->nshards;
+        }
+        if (f != UM_NO_FRAME)
+            atomic_store(&c->frames[f].state, UM_FRAME_FILLING);
+        pthread_mutex_unlock(&s->lock);
+        if (f != UM_NO_FRAME)
+            return f;
+    }
+    return UM_NO_FRAME;
+}
+
+uint32_t um_cache_alloc(struct um_cache *c, size_t bytes, unsigned hint)
+{
+    charge(c, bytes);
+    uint32_t f = take_free_frame(c, hint);
+    if (f == UM_NO_FRAME) /* cannot happen: nframes covers the budget in 4 KiB frames */
+        atomic_fetch_sub(&c->charged, bytes);
+    return f;
+}
+
+static void free_frame(struct um_cache *c, uint32_t f, size_t charged)
+{
+    struct um_shard *s = shard_of(c, f);
+    pthread_mutex_lock(&s->lock);
+    atomic_store(&c->frames[f].state, UM_FRAME_FREE);
+    c->frames[f].next_free = s->free_head;
+    s->free_head = f;
+    pthread_mutex_unlock(&s->lock);
+    atomic_fetch_sub(&c->charged, charged);
+}
+
+void um_cache_commit(struct um_cache *c, uint32_t f, struct um_mapping *m, size_t block,
+                     uintptr_t addr, size_t len, size_t charged)
+{
+    struct um_frame *fr = &c->frames[f];
+    fr->map = m;
+    fr->block = block;
+    fr->addr = addr;
+    fr->len = len;
+    if (charged > len)
+        atomic_fetch_sub(&c->charged, charged - len);
+    struct um_shard *s = shard_of(c, f);
+    pthread_mutex_lock(&s->lock);
+    atomic_store(&fr->state, UM_FRAME_RESIDENT);
+    c->policy->insert(s->policy_state, f);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void um_cache_discard(struct um_cache *c, uint32_t f, size_t charged)
+{
+    free_frame(c, f, charged);
+}
+
+bool um_cache_claim(struct um_cache *c, uint32_t f)
+{
+    struct um_shard *s = shard_of(c, f);
+    pthread_mutex_lock(&s->lock);
+    bool claimed = atomic_load(&c->frames[f].state) == UM_FRAME_RESIDENT;
+    if (claimed) {
+        atomic_store(&c->frames[f].state, UM_FRAME_BUSY);
+        c->policy->remove(s->policy_state, f);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return claimed;
+}
+
+static void release_pages(uintptr_t lo, uintptr_t hi)
+{
+    if (lo < hi)
+        um_os_madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+void um_cache_drop(struct um_cache *c, uint32_t f, uintptr_t keep_lo, uintptr_t keep_hi)
+{
+    struct um_frame *fr = &c->frames[f];
+    uintptr_t lo = fr->addr, hi = fr->addr + fr->len;
+    if (keep_hi <= lo || keep_lo >= hi) {
+        release_pages(lo, hi);
+    } else {
+        release_pages(lo, keep_lo);
+        release_pages(keep_hi, hi);
+    }
+    /* Pages first, slot second: a fault between the two sees BUSY and waits, then refills.
+     * Once the slot is clear the mapping may be freed by an unmap; nothing below touches it. */
+    atomic_store(&fr->map->slots[fr->block], 0);
+    free_frame(c, f, fr->len);
+}
+
+bool um_cache_evict_one(struct um_cache *c)
+{
+    unsigned start = atomic_fetch_add_explicit(&c->victim_cursor, 1, memory_order_relaxed);
+    for (unsigned i = 0; i < c->nshards; i++) {
+        struct um_shard *s = &c->shards[(start + i) % c->nshards];
+        pthread_mutex_lock(&s->lock);
+        uint32_t f = c->policy->victim(s->policy_state);
+        if (f != UM_NO_FRAME)
+            atomic_store(&c->frames[f].state, UM_FRAME_BUSY);
+        pthread_mutex_unlock(&s->lock);
+        if (f != UM_NO_FRAME) {
+            um_cache_drop(c, f, 0, 0);
+            um_stat_add(&um_stats.evictions, 1);
+            return true;
+        }
+    }
+    return false;
+}
+
+void um_cache_evictor_step(struct um_cache *c)
+{
+    pthread_mutex_lock(&c->pressure_lock);
+    while (!atomic_load(&c->pressure))
+        pthread_cond_wait(&c->pressure_cond, &c->pressure_lock);
+    pthread_mutex_unlock(&c->pressure_lock);
+    while (um_cache_charged(c) > c->low && um_cache_evict_one(c))
+        ;
+    atomic_store(&c->pressure, false);
+    /* A fill may have crossed `high` after the loop ended but before the flag dropped, and
+     * seen the flag still set: look again rather than sleep through it. */
+    if (um_cache_charged(c) > c->high)
+        atomic_store(&c->pressure, true);
+}

@@ -1,0 +1,91 @@
+/* The bounded page cache: frames, the process-wide budget, and eviction.
+ *
+ * A frame is the bookkeeping for one resident block (its memory is the application's mapping
+ * itself). Frames live in shards; a frame's state changes, its free-list and its place in the
+ * eviction policy are guarded by its shard's lock, so fills and evictions on different shards
+ * never contend. The budget is one atomic byte counter charged *before* a fill, so resident
+ * bytes never exceed it, even transiently.
+ *
+ * Frame states:  FREE -> FILLING -> RESIDENT -> BUSY -> FREE
+ *                          \-> FREE (fill abandoned)
+ * BUSY means "being dropped" by an evictor or an unmap; whoever set BUSY clears the block's slot
+ * and frees the frame. Readers on the fault path look at a slot and its frame's state without a
+ * lock, and re-read the slot to be sure the frame still belongs to that block. */
+#ifndef UM_CACHE_H
+#define UM_CACHE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../policies/policy.h"
+
+struct um_mapping;
+
+enum um_frame_state { UM_FRAME_FREE, UM_FRAME_FILLING, UM_FRAME_RESIDENT, UM_FRAME_BUSY };
+
+struct um_frame {
+    _Atomic uint32_t state;
+    uint32_t next_free;
+    struct um_mapping *map;
+    size_t block;
+    uintptr_t addr; /* the range this frame populated */
+    size_t len;     /* also what it is charged against the budget */
+};
+
+struct um_shard {
+    pthread_mutex_t lock;
+    uint32_t free_head;   /* returned frames */
+    uint32_t next_unused; /* frames of this shard never used yet: shard + k * nshards */
+    void *policy_state;
+} __attribute__((aligned(64)));
+
+struct um_cache {
+    size_t budget, high, low;
+    _Atomic size_t charged;
+    uint32_t nframes;
+    unsigned nshards;
+    struct um_frame *frames;
+    struct um_pnode *nodes;
+    struct um_shard *shards;
+    const struct um_policy_ops *policy;
+    _Atomic unsigned victim_cursor;
+    /* Background eviction: woken when charged bytes cross `high`. */
+    pthread_mutex_t pressure_lock;
+    pthread_cond_t pressure_cond;
+    _Atomic bool pressure;
+    bool background; /* evictor threads exist */
+};
+
+int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned low_pct,
+                  const struct um_policy_ops *policy, bool background);
+
+/* Charge `bytes` and hand out a FILLING frame, evicting on the caller's thread if the budget is
+ * full. `hint` spreads callers over shards. */
+uint32_t um_cache_alloc(struct um_cache *c, size_t bytes, unsigned hint);
+/* A fill completed: the frame now holds [addr, addr + len) of block `block` of m. The charge
+ * shrinks to len if the fill was shorter than charged. */
+void um_cache_commit(struct um_cache *c, uint32_t f, struct um_mapping *m, size_t block,
+                     uintptr_t addr, size_t len, size_t charged);
+/* A FILLING frame that will not be used: free it and return `charged` bytes. */
+void um_cache_discard(struct um_cache *c, uint32_t f, size_t charged);
+
+/* RESIDENT -> BUSY, out of the policy. False if the frame was not RESIDENT. */
+bool um_cache_claim(struct um_cache *c, uint32_t f);
+/* Finish dropping a BUSY frame: release its pages except those in [keep_lo, keep_hi) (which
+ * the caller is unmapping anyway), clear its slot, free it. */
+void um_cache_drop(struct um_cache *c, uint32_t f, uintptr_t keep_lo, uintptr_t keep_hi);
+
+/* Evict the policy's next victim. False when nothing is resident to evict. */
+bool um_cache_evict_one(struct um_cache *c);
+/* Background evictor body: wait for pressure, then evict down to the low watermark. */
+void um_cache_evictor_step(struct um_cache *c);
+
+static inline size_t um_cache_charged(struct um_cache *c)
+{
+    return atomic_load_explicit(&c->charged, memory_order_relaxed);
+}
+
+#endif

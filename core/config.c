@@ -1,0 +1,336 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../policies/policy.h"
+
+#define MAX_THREADS 64
+
+enum verdict { OK, BAD_FATAL, BAD_DEFAULT };
+
+struct var {
+    const char *name;
+    enum verdict (*parse)(struct um_config *cfg, const char *value);
+    const char *accepted;
+    enum verdict on_error; /* BAD_FATAL: shim off; BAD_DEFAULT: keep the default */
+};
+
+int um_parse_size(const char *text, size_t *out)
+{
+    if (!text || !isdigit((unsigned char)*text))
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long n = strtoull(text, &end, 10);
+    if (errno)
+        return -1;
+    unsigned shift = 0;
+    switch (toupper((unsigned char)*end)) {
+    case 'K': shift = 10; end++; break;
+    case 'M': shift = 20; end++; break;
+    case 'G': shift = 30; end++; break;
+    case 'T': shift = 40; end++; break;
+    default: break;
+    }
+    if (shift && (*end == 'i' || *end == 'I'))
+        end++;
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end || (shift && n > (SIZE_MAX >> shift)))
+        return -1;
+    *out = (size_t)(n << shift);
+    return 0;
+}
+
+static int parse_uint(const char *text, unsigned lo, unsigned hi, unsigned *out)
+{
+    if (!text || !isdigit((unsigned char)*text))
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long n = strtoul(text, &end, 10);
+    if (errno || *end || n < lo || n > hi)
+        return -1;
+    *out = (unsigned)n;
+    return 0;
+}
+
+/* Make a pattern absolute and resolve symbolic links in its literal directory prefix, since
+ * mappings are matched by their canonical path (/proc/self/fd/N). */
+static char *canonical_pattern(const char *pattern)
+{
+    char buf[PATH_MAX * 2];
+    if (pattern[0] == '/') {
+        snprintf(buf, sizeof buf, "%s", pattern);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd))
+            return strdup(pattern);
+        snprintf(buf, sizeof buf, "%s/%s", cwd, pattern);
+    }
+    size_t literal = strcspn(buf, "*?[");
+    char *slash = NULL;
+    for (size_t i = 0; i < literal; i++)
+        if (buf[i] == '/')
+            slash = buf + i;
+    char real[PATH_MAX];
+    if (slash && slash != buf) {
+        *slash = '\0';
+        if (realpath(buf, real)) {
+            char out[PATH_MAX * 2];
+            snprintf(out, sizeof out, "%s/%s", strcmp(real, "/") ? real : "", slash + 1);
+            return strdup(out);
+        }
+        *slash = '/';
+    }
+    return strdup(buf);
+}
+
+static enum verdict parse_paths(struct um_config *cfg, const char *value)
+{
+    char *copy = strdup(value);
+    if (!copy)
+        return BAD_FATAL;
+    size_t n = 1;
+    for (const char *p = value; *p; p++)
+        n += *p == ':';
+    cfg->paths = calloc(n, sizeof *cfg->paths);
+    if (!cfg->paths) {
+        free(copy);
+        return BAD_FATAL;
+    }
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+        char *pattern = canonical_pattern(tok);
+        if (pattern)
+            cfg->paths[cfg->npaths++] = pattern;
+    }
+    free(copy);
+    return OK;
+}
+
+static enum verdict parse_bufsize(struct um_config *cfg, const char *value)
+{
+    size_t n;
+    if (um_parse_size(value, &n) || n < (1u << 20))
+        return BAD_FATAL;
+    cfg->bufsize = n;
+    return OK;
+}
+
+static enum verdict parse_pagesize(struct um_config *cfg, const char *value)
+{
+    size_t n;
+    if (um_parse_size(value, &n) || n < 4096 || n > (64u << 20) || (n & (n - 1)))
+        return BAD_FATAL;
+    cfg->pagesize = n;
+    return OK;
+}
+
+static enum verdict parse_fillers(struct um_config *cfg, const char *value)
+{
+    return parse_uint(value, 1, MAX_THREADS, &cfg->fillers) ? BAD_FATAL : OK;
+}
+
+static enum verdict parse_evictors(struct um_config *cfg, const char *value)
+{
+    return parse_uint(value, 0, MAX_THREADS, &cfg->evictors) ? BAD_FATAL : OK;
+}
+
+static enum verdict parse_high(struct um_config *cfg, const char *value)
+{
+    return parse_uint(value, 1, 100, &cfg->high_water) ? BAD_FATAL : OK;
+}
+
+static enum verdict parse_low(struct um_config *cfg, const char *value)
+{
+    return parse_uint(value, 0, 99, &cfg->low_water) ? BAD_FATAL : OK;
+}
+
+static enum verdict parse_evict(struct um_config *cfg, const char *value)
+{
+    const struct um_policy_ops *ops = um_policy_find(value);
+    if (!ops)
+        return BAD_FATAL;
+    cfg->evict = ops;
+    return OK;
+}
+
+static enum verdict parse_stats(struct um_config *cfg, const char *value)
+{
+    if (!strcmp(value, "0") || !strcmp(value, ""))
+        cfg->stats = false;
+    else if (!strcmp(value, "1"))
+        cfg->stats = true;
+    else
+        return BAD_DEFAULT;
+    return OK;
+}
+
+static enum verdict parse_log(struct um_config *cfg, const char *value)
+{
+    static const char *const names[] = {"quiet", "warn", "debug"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(value, names[i])) {
+            cfg->log_level = (enum um_log_level)i;
+            return OK;
+        }
+    return BAD_DEFAULT;
+}
+
+static const struct var vars[] = {
+    {"UFFDMAP_PATHS", parse_paths, "colon-separated absolute or relative fnmatch patterns", BAD_FATAL},
+    {"UFFDMAP_BUFSIZE", parse_bufsize, "a size of at least 1M, e.g. 256M or 2G", BAD_FATAL},
+    {"UFFDMAP_PAGESIZE", parse_pagesize, "a power of two from 4K to 64M, e.g. 4K or 64K", BAD_FATAL},
+    {"UFFDMAP_FILLERS", parse_fillers, "a whole number from 1 to 64", BAD_FATAL},
+    {"UFFDMAP_EVICTORS", parse_evictors, "a whole number from 0 to 64", BAD_FATAL},
+    {"UFFDMAP_HIGH_WATER", parse_high, "a percentage from 1 to 100", BAD_FATAL},
+    {"UFFDMAP_LOW_WATER", parse_low, "a percentage from 0 to 99, below UFFDMAP_HIGH_WATER", BAD_FATAL},
+    {"UFFDMAP_EVICT", parse_evict, "one of: fifo", BAD_FATAL},
+    {"UFFDMAP_STATS", parse_stats, "0 or 1", BAD_DEFAULT},
+    {"UFFDMAP_LOG", parse_log, "quiet, warn or debug", BAD_DEFAULT},
+};
+#define NVARS (sizeof vars / sizeof vars[0])
+
+static const char *env_value(char *const *env, const char *name)
+{
+    size_t len = strlen(name);
+    for (; env && *env; env++)
+        if (!strncmp(*env, name, len) && (*env)[len] == '=')
+            return *env + len + 1;
+    return NULL;
+}
+
+static unsigned edit_distance(const char *a, size_t la, const char *b)
+{
+    size_t lb = strlen(b);
+    unsigned row[64];
+    if (lb >= 64)
+        return UINT_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        unsigned diag = row[0];
+        row[0] = (unsigned)i;
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned up = row[j];
+            unsigned cost = a[i - 1] != b[j - 1];
+            unsigned best = diag + cost;
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static void warn_unknown_names(char *const *env)
+{
+    for (; env && *env; env++) {
+        if (strncmp(*env, "UFFDMAP_", 8))
+            continue;
+        size_t len = strcspn(*env, "=");
+        const char *best = NULL;
+        unsigned best_d = 4;
+        bool known = false;
+        for (size_t i = 0; i < NVARS; i++) {
+            if (strlen(vars[i].name) == len && !strncmp(*env, vars[i].name, len))
+                known = true;
+            unsigned d = edit_distance(*env, len, vars[i].name);
+            if (d < best_d) {
+                best_d = d;
+                best = vars[i].name;
+            }
+        }
+        if (known)
+            continue;
+        if (best)
+            um_warn("unknown variable %.*s ignored; did you mean %s?", (int)len, *env, best);
+        else
+            um_warn("unknown variable %.*s ignored", (int)len, *env);
+    }
+}
+
+static void set_defaults(struct um_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->bufsize = 1UL << 30;
+    cfg->pagesize = 64UL << 10;
+    cfg->fillers = 2;
+    cfg->evictors = 1;
+    cfg->high_water = 90;
+    cfg->low_water = 80;
+    cfg->evict = um_policy_find("fifo");
+    cfg->log_level = UM_LOG_WARN;
+}
+
+static int check_combination(const struct um_config *cfg)
+{
+    int bad = 0;
+    if (cfg->low_water >= cfg->high_water) {
+        um_error("UFFDMAP_LOW_WATER=%u must be below UFFDMAP_HIGH_WATER=%u; paging stays off",
+                 cfg->low_water, cfg->high_water);
+        bad = -1;
+    }
+    /* Every filler may hold one page being filled; the budget must leave room beyond that. */
+    size_t least = cfg->pagesize * (cfg->fillers + 2);
+    if (cfg->bufsize < least) {
+        um_error("UFFDMAP_BUFSIZE=%zu is too small for UFFDMAP_PAGESIZE=%zu with %u fillers: "
+                 "need at least %zu bytes; paging stays off",
+                 cfg->bufsize, cfg->pagesize, cfg->fillers, least);
+        bad = -1;
+    }
+    return bad;
+}
+
+int um_config_parse(struct um_config *cfg, char *const *env)
+{
+    set_defaults(cfg);
+    /* UFFDMAP_LOG first so that it governs the notices the others may print. */
+    const char *log = env_value(env, "UFFDMAP_LOG");
+    if (log && parse_log(cfg, log) == OK)
+        um_log_set_level(cfg->log_level);
+    int result = 0;
+    for (size_t i = 0; i < NVARS; i++) {
+        const char *value = env_value(env, vars[i].name);
+        if (!value || vars[i].parse(cfg, value) == OK)
+            continue;
+        if (vars[i].on_error == BAD_FATAL) {
+            um_error("%s='%s' is not valid: expected %s; paging stays off", vars[i].name, value,
+                     vars[i].accepted);
+            result = -1;
+        } else {
+            um_error("%s='%s' is not valid: expected %s; using the default", vars[i].name, value,
+                     vars[i].accepted);
+        }
+    }
+    warn_unknown_names(env);
+    if (result == 0)
+        result = check_combination(cfg);
+    return result;
+}
+
+void um_config_free(struct um_config *cfg)
+{
+    for (size_t i = 0; i < cfg->npaths; i++)
+        free(cfg->paths[i]);
+    free(cfg->paths);
+    cfg->paths = NULL;
+    cfg->npaths = 0;
+}
+
+bool um_config_matches(const struct um_config *cfg, const char *path)
+{
+    for (size_t i = 0; i < cfg->npaths; i++)
+        if (fnmatch(cfg->paths[i], path, FNM_PATHNAME) == 0)
+            return true;
+    return false;
+}

@@ -1,0 +1,38 @@
+/* UFFDMAP_* environment variables, parsed once into one struct. */
+#ifndef UM_CONFIG_H
+#define UM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+
+struct um_policy_ops;
+
+struct um_config {
+    char **paths; /* absolute fnmatch(3) patterns; none = nothing is managed */
+    size_t npaths;
+    size_t bufsize;  /* process-wide budget of resident managed bytes */
+    size_t pagesize; /* fill granularity, a power of two >= 4 KiB */
+    unsigned fillers;
+    unsigned evictors;
+    unsigned high_water; /* percent of bufsize where background eviction starts */
+    unsigned low_water;  /* percent of bufsize where it stops */
+    const struct um_policy_ops *evict;
+    bool stats;
+    enum um_log_level log_level;
+};
+
+/* Fill cfg from env (a NULL-terminated "NAME=value" array, as environ).
+ * Returns 0 if paging may run, -1 if a variable that shapes paging is bad: every problem has
+ * then been reported on stderr and the shim must stay off. Bad cosmetic variables
+ * (UFFDMAP_STATS, UFFDMAP_LOG) are reported and keep their defaults. */
+int um_config_parse(struct um_config *cfg, char *const *env);
+void um_config_free(struct um_config *cfg);
+
+bool um_config_matches(const struct um_config *cfg, const char *path);
+
+/* "123", "64K", "256M", "2G", "1T" (binary units, case-insensitive, optional "B"/"iB"). */
+int um_parse_size(const char *text, size_t *out);
+
+#endif

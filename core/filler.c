@@ -1,0 +1,137 @@
+/* The fault path: find the mapping, own the block, read it, install it.
+ *
+ * The registry's read lock is held from lookup to install, so the entry and mapping cannot be
+ * cut or freed under us, and no unmap can let a stale fill land in memory that has since been
+ * given to another mapping. */
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "filler.h"
+#include "io.h"
+#include "log.h"
+#include "mapping.h"
+#include "os.h"
+#include "runtime.h"
+#include "stats.h"
+#include "uffd.h"
+
+/* Consecutive faults on one page outside every managed range before we stop retrying. */
+#define MISS_LIMIT 1000
+
+/* Hand [lo, hi) back to the kernel's own file mapping. Used past EOF and after read errors: the
+ * kernel then raises SIGBUS (BUS_ADRERR) there exactly as it would without us, and if the file
+ * grows it serves the new bytes. */
+static void hand_to_kernel(const struct um_mapping *m, uintptr_t lo, uintptr_t hi)
+{
+    uint64_t off = m->file_off + (lo - m->start);
+    int flags = (m->flags & (MAP_SHARED | MAP_PRIVATE)) | MAP_FIXED;
+    if (um_os_mmap((void *)lo, hi - lo, m->prot, flags, m->fd, (off_t)off) == MAP_FAILED)
+        um_warn("cannot hand %#lx-%#lx back to the kernel (%m)", (unsigned long)lo,
+                (unsigned long)hi);
+    um_uffd_wake(um_rt.uffd, lo, hi - lo);
+}
+
+static void fill(struct um_filler *self, struct um_mapping *m, const struct um_entry *e, size_t k,
+                 uint32_t f)
+{
+    uintptr_t lo, hi;
+    um_mapping_block_range(m, k, &lo, &hi);
+    if (lo < e->start)
+        lo = e->start;
+    if (hi > e->end)
+        hi = e->end;
+    size_t read_bytes;
+    size_t install = um_io_read(m->fd, &m->file_size, self->buf, hi - lo,
+                                m->file_off + (lo - m->start), &read_bytes);
+    size_t present = install ? um_uffd_copy(um_rt.uffd, lo, self->buf, install) : 0;
+    if (present) {
+        um_cache_commit(&um_rt.cache, f, m, k, lo, present, m->pagesize);
+        um_stat_add(&um_stats.fills, 1);
+        um_stat_add(&um_stats.pages_filled, present / UM_PAGE);
+        um_stat_add(&um_stats.bytes_read, read_bytes);
+    } else {
+        atomic_store(&m->slots[k], 0);
+        um_cache_discard(&um_rt.cache, f, m->pagesize);
+    }
+    if (present < hi - lo)
+        hand_to_kernel(m, lo + present, hi);
+}
+
+static void serve_block(struct um_filler *self, const struct um_entry *e, uintptr_t addr)
+{
+    struct um_mapping *m = e->map;
+    size_t k = um_mapping_block(m, addr);
+    for (;;) {
+        uint32_t s = atomic_load(&m->slots[k]);
+        if (s == 0) {
+            uint32_t f = um_cache_alloc(&um_rt.cache, m->pagesize, self->index);
+            if (f == UM_NO_FRAME) {
+                sched_yield();
+                continue;
+            }
+            uint32_t expected = 0;
+            if (atomic_compare_exchange_strong(&m->slots[k], &expected, f + 1)) {
+                fill(self, m, e, k, f);
+                return;
+            }
+            um_cache_discard(&um_rt.cache, f, m->pagesize);
+            continue;
+        }
+        uint32_t state = atomic_load(&um_rt.cache.frames[s - 1].state);
+        if (atomic_load(&m->slots[k]) != s)
+            continue; /* the frame changed hands while we looked: look again */
+        if (state == UM_FRAME_FILLING)
+            return; /* a duplicate event: that fill's UFFDIO_COPY wakes this thread too */
+        if (state == UM_FRAME_RESIDENT) {
+            const struct um_frame *fr = &um_rt.cache.frames[s - 1];
+            if (addr - fr->addr < fr->len) {
+                /* A stale event for a page filled meanwhile; wake in case it was missed. */
+                um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
+                return;
+            }
+            /* A munmap() inside this block left two live pieces and the frame holds the
+             * other one (or a stale event for a page handed to the kernel): give the frame
+             * up and fill again for this piece. */
+            if (um_cache_claim(&um_rt.cache, s - 1))
+                um_cache_drop(&um_rt.cache, s - 1, 0, 0);
+            continue;
+        }
+        sched_yield(); /* BUSY: being evicted; refill once its slot clears */
+    }
+}
+
+/* A fault outside every managed range: a stale event for a range unmapped meanwhile (waking
+ * the thread lets it retry and find whatever is there now), or a range moved by a call the
+ * shim does not follow, which no retry can fix: after many, the thread gets SIGBUS rather than
+ * spinning forever or reading wrong bytes. */
+static void serve_miss(struct um_filler *self, uintptr_t addr, uint32_t tid)
+{
+    uintptr_t page = um_page_down(addr);
+    self->misses = page == self->last_miss ? self->misses + 1 : 1;
+    self->last_miss = page;
+    if (self->misses >= MISS_LIMIT) {
+        um_warn_once("fault at %#lx lies in no mapping the shim knows (moved by an "
+                     "unsupported call?); raising SIGBUS",
+                     (unsigned long)addr);
+        pid_t pid = getpid();
+        syscall(SYS_tgkill, pid, tid ? (pid_t)tid : pid, SIGBUS);
+        self->misses = 0;
+    }
+    um_uffd_wake(um_rt.uffd, page, UM_PAGE);
+}
+
+void um_filler_serve(struct um_filler *self, uintptr_t addr, uint32_t tid)
+{
+    um_registry_rdlock(&um_rt.registry);
+    const struct um_entry *e = um_registry_find(&um_rt.registry, addr);
+    if (e) {
+        self->misses = 0;
+        serve_block(self, e, addr);
+    }
+    um_registry_unlock(&um_rt.registry);
+    if (!e)
+        serve_miss(self, addr, tid);
+}

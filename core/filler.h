@@ -1,0 +1,14 @@
+/* One handler thread's private state. */
+#ifndef UM_FILLER_H
+#define UM_FILLER_H
+
+#include <stdint.h>
+
+struct um_filler {
+    unsigned index;
+    void *buf;            /* bounce buffer of one block: the handler never touches a mapping */
+    uintptr_t last_miss;  /* last page that faulted outside every managed range */
+    unsigned misses;      /* how many times in a row */
+};
+
+#endif

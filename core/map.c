@@ -1,0 +1,144 @@
+/* mmap() of a file: decide whether the shim serves it, then set the mapping up. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mapping.h"
+#include "os.h"
+#include "runtime.h"
+#include "stats.h"
+#include "uffd.h"
+
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+
+/* Flags the shim reproduces on its anonymous mapping; MAP_POPULATE is a hint it drops (the
+ * kernel would fill zeros), the rest are ignored by the kernel for file mappings. */
+#define KEPT_FLAGS (MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_32BIT | MAP_STACK)
+#define SERVED_FLAGS (MAP_TYPE | KEPT_FLAGS | MAP_NORESERVE | MAP_POPULATE | MAP_DENYWRITE | \
+                      MAP_EXECUTABLE | MAP_FILE)
+
+static bool servable_request(int prot, int flags)
+{
+    int type = flags & MAP_TYPE;
+    if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
+        return false; /* the kernel's EINVAL */
+    if (flags & ~SERVED_FLAGS) {
+        um_warn_once("mmap flags %#x are not served by the shim; such mappings go to the kernel",
+                     flags & ~SERVED_FLAGS);
+        return false;
+    }
+    /* Read-only, non-executable mappings only, for now: writable ones go to the kernel. */
+    return prot == PROT_READ;
+}
+
+static bool matching_file(int fd, char *path, size_t size, struct stat *st)
+{
+    if (fstat(fd, st) || !S_ISREG(st->st_mode))
+        return false;
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, size - 1);
+    if (n <= 0)
+        return false;
+    path[n] = '\0';
+    return um_config_matches(&um_rt.cfg, path);
+}
+
+/* Ask the kernel itself whether it would accept this mapping, so that every invalid request
+ * fails with exactly its errno (EACCES, EINVAL, ENODEV, EOVERFLOW, ...). Only a VMA is made. */
+static int kernel_verdict(size_t len, int prot, int flags, int fd, off_t off)
+{
+    int probe_flags = flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_POPULATE);
+    void *p = um_os_mmap(NULL, len, prot, probe_flags, fd, off);
+    if (p == MAP_FAILED)
+        return errno;
+    um_os_munmap(p, len);
+    return 0;
+}
+
+/* Shows the mapping as [anon:uffdmap:PATH] in /proc/PID/maps where the kernel supports names. */
+static void name_range(void *addr, size_t len, const char *path)
+{
+    char name[80];
+    snprintf(name, sizeof name, "uffdmap:%.70s", path);
+    for (char *c = name; *c; c++)
+        if (*c < 0x20 || *c > 0x7e || *c == '[' || *c == ']' || *c == '\\' || *c == '$' ||
+            *c == '`')
+            *c = '?';
+    prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)addr, len, (unsigned long)name);
+}
+
+/* With the registry write-locked: make the anonymous range, track it, register it. Registering
+ * last means no fault reaches a handler before the range is in the registry. */
+static enum um_map_result install(void *addr, size_t len, int prot, int flags, int fd, off_t off,
+                                  const struct stat *st, void **out)
+{
+    if ((flags & MAP_FIXED) && um_forget_locked(addr, len))
+        return UM_FAILED;
+    int anon_flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (flags & KEPT_FLAGS);
+    void *p = um_os_mmap(addr, len, prot, anon_flags, -1, 0);
+    if (p == MAP_FAILED)
+        return UM_FAILED;
+    int own_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    struct um_mapping *m = own_fd < 0 ? NULL
+                           : um_mapping_new((uintptr_t)p, len, (uint64_t)off, um_rt.cfg.pagesize,
+                                            own_fd, prot, flags, (uint64_t)st->st_size);
+    if (!m) {
+        if (own_fd >= 0)
+            close(own_fd);
+        um_os_munmap(p, len);
+        return UM_PASS;
+    }
+    if (um_registry_insert(&um_rt.registry, m->start, m->end, m)) {
+        um_mapping_free(m);
+        um_os_munmap(p, len);
+        return UM_PASS;
+    }
+    if (um_uffd_register_missing(um_rt.uffd, m->start, len)) {
+        um_warn_once("UFFDIO_REGISTER failed (%m); such mappings go to the kernel");
+        um_forget_locked(p, len);
+        um_os_munmap(p, len);
+        return UM_PASS;
+    }
+    *out = p;
+    return UM_MANAGED;
+}
+
+enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, off_t off,
+                          void **out)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    if (!servable_request(prot, flags) || !matching_file(fd, path, sizeof path, &st))
+        return UM_PASS;
+    int err = kernel_verdict(len, prot, flags, fd, off);
+    if (err) {
+        errno = err;
+        return UM_FAILED;
+    }
+    if (!um_runtime_start()) {
+        um_stat_add(&um_stats.passed, 1);
+        return UM_PASS;
+    }
+    size_t rounded = um_page_up(len);
+    um_registry_wrlock(&um_rt.registry);
+    enum um_map_result r = install(addr, rounded, prot, flags, fd, off, &st, out);
+    um_registry_unlock(&um_rt.registry);
+    if (r == UM_MANAGED) {
+        name_range(*out, rounded, path);
+        um_stat_add(&um_stats.mappings, 1);
+        um_debug("serving %s at %p (+%zu)", path, *out, rounded);
+    } else if (r == UM_PASS) {
+        um_stat_add(&um_stats.passed, 1);
+    }
+    return r;
+}

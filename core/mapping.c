@@ -1,0 +1,45 @@
+#include "mapping.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include "os.h"
+
+struct um_mapping *um_mapping_new(uintptr_t start, size_t len, uint64_t file_off, size_t pagesize,
+                                  int fd, int prot, int flags, uint64_t file_size)
+{
+    unsigned shift = (unsigned)__builtin_ctzl(pagesize);
+    uint64_t first = file_off >> shift;
+    uint64_t last = (file_off + len - 1) >> shift;
+    size_t nblocks = (size_t)(last - first + 1);
+    if (nblocks >= UINT32_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* The slot table is lazily backed: a huge sparse mapping costs only the slots touched. */
+    size_t alloc_len = sizeof(struct um_mapping) + nblocks * sizeof(_Atomic uint32_t);
+    struct um_mapping *m = um_os_alloc(alloc_len);
+    if (!m)
+        return NULL;
+    m->start = start;
+    m->end = start + len;
+    m->file_off = file_off;
+    m->first_block = first;
+    m->nblocks = nblocks;
+    m->pagesize = pagesize;
+    m->shift = shift;
+    m->fd = fd;
+    m->prot = prot;
+    m->flags = flags;
+    atomic_init(&m->file_size, file_size);
+    m->alloc_len = alloc_len;
+    return m;
+}
+
+void um_mapping_free(struct um_mapping *m)
+{
+    if (!m)
+        return;
+    close(m->fd);
+    um_os_free(m, m->alloc_len);
+}

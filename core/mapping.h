@@ -1,0 +1,51 @@
+/* A managed mapping: one application mmap() of a file, served from anonymous memory.
+ *
+ * The range is split into blocks of `pagesize` bytes aligned in *file* offsets, so that the same
+ * file offset always falls into the same block whatever address it is mapped at. A partial
+ * munmap() only trims the registry entries that point here; the block table stays as first laid
+ * out, which is why a frame records the exact address range it populated. */
+#ifndef UM_MAPPING_H
+#define UM_MAPPING_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct um_mapping {
+    uintptr_t start, end;  /* the range as first mapped */
+    uint64_t file_off;     /* file offset of start */
+    uint64_t first_block;  /* file_off / pagesize */
+    size_t nblocks;
+    size_t pagesize;
+    unsigned shift;        /* log2(pagesize) */
+    int fd;                /* the mapping's own descriptor of the file */
+    int prot, flags;       /* as the application asked */
+    _Atomic uint64_t file_size; /* last size seen; refreshed when a fill reaches past it */
+    unsigned entries;      /* registry entries pointing here (changed under the registry lock) */
+    size_t alloc_len;
+    /* Per block: the frame number + 1 while a frame owns the block, 0 otherwise. */
+    _Atomic uint32_t slots[];
+};
+
+/* Takes ownership of fd. NULL (errno set) on failure. */
+struct um_mapping *um_mapping_new(uintptr_t start, size_t len, uint64_t file_off, size_t pagesize,
+                                  int fd, int prot, int flags, uint64_t file_size);
+void um_mapping_free(struct um_mapping *m);
+
+static inline size_t um_mapping_block(const struct um_mapping *m, uintptr_t addr)
+{
+    return (size_t)(((m->file_off + (addr - m->start)) >> m->shift) - m->first_block);
+}
+
+/* Address range of block k, clipped to the mapping. */
+static inline void um_mapping_block_range(const struct um_mapping *m, size_t k, uintptr_t *lo,
+                                          uintptr_t *hi)
+{
+    uint64_t file_lo = (m->first_block + k) << m->shift;
+    uintptr_t a = m->start + (uintptr_t)(file_lo - m->file_off); /* may wrap below start */
+    uintptr_t b = a + m->pagesize;
+    *lo = file_lo < m->file_off ? m->start : a;
+    *hi = b > m->end ? m->end : b;
+}
+
+#endif

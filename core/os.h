@@ -1,0 +1,25 @@
+/* Raw system calls for the core.
+ *
+ * The core never calls the interposed mmap family (that would recurse into the shim) nor the
+ * application's allocator (a handler thread must never take a lock the application may hold),
+ * so every memory operation it needs goes straight to the kernel here. */
+#ifndef UM_OS_H
+#define UM_OS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define UM_PAGE 4096UL
+
+void *um_os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int um_os_munmap(void *addr, size_t len);
+int um_os_madvise(void *addr, size_t len, int advice);
+
+/* Zeroed, lazily backed memory for the core's own tables; NULL on failure. */
+void *um_os_alloc(size_t len);
+void um_os_free(void *p, size_t len);
+
+static inline size_t um_page_up(size_t n) { return (n + UM_PAGE - 1) & ~(UM_PAGE - 1); }
+static inline size_t um_page_down(size_t n) { return n & ~(UM_PAGE - 1); }
+
+#endif

@@ -1,0 +1,59 @@
+/* Address ranges the process has managed, each pointing at its mapping.
+ *
+ * Locking: the fault path holds the read lock for the whole of one fill, so a mapping and the
+ * address range it was looked up under cannot change or vanish while a filler copies into it.
+ * map/unmap take the write lock; it prefers writers, so a stream of faults cannot starve a
+ * munmap(). Readers do not block each other. */
+#ifndef UM_REGISTRY_H
+#define UM_REGISTRY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct um_mapping;
+
+struct um_entry {
+    uintptr_t start, end;
+    struct um_mapping *map;
+};
+
+struct um_registry {
+    pthread_rwlock_t lock;
+    struct um_entry *entries; /* sorted by start, never overlapping */
+    size_t count, capacity;
+    _Atomic size_t published_count; /* count, readable without the lock for fast paths */
+};
+
+/* Called for each piece [lo, hi) of a mapping that a cut removes, before the entries change. */
+typedef void (*um_cut_fn)(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *ctx);
+/* Called once for a mapping no entry points to any more; it may free the mapping. */
+typedef void (*um_orphan_fn)(struct um_mapping *m, void *ctx);
+
+int um_registry_init(struct um_registry *r);
+void um_registry_rdlock(struct um_registry *r);
+void um_registry_wrlock(struct um_registry *r);
+void um_registry_unlock(struct um_registry *r);
+
+static inline bool um_registry_empty(struct um_registry *r)
+{
+    return atomic_load_explicit(&r->published_count, memory_order_relaxed) == 0;
+}
+
+/* With a lock held. */
+const struct um_entry *um_registry_find(const struct um_registry *r, uintptr_t addr);
+bool um_registry_overlaps(const struct um_registry *r, uintptr_t lo, uintptr_t hi);
+
+/* With the write lock held. Returns 0, or -1 with errno = ENOMEM. */
+int um_registry_insert(struct um_registry *r, uintptr_t start, uintptr_t end, struct um_mapping *m);
+/* Make room for the one entry a cut may add. Call before an irreversible step whose outcome
+ * the cut records, so that the cut cannot fail after it. -1 with errno = ENOMEM. */
+int um_registry_reserve_cut(struct um_registry *r);
+/* Remove [lo, hi) from every entry, splitting where needed. -1 with errno = ENOMEM (nothing
+ * changed) when a split cannot get room; never after um_registry_reserve_cut succeeded. */
+int um_registry_cut(struct um_registry *r, uintptr_t lo, uintptr_t hi, um_cut_fn on_cut,
+                    um_orphan_fn on_orphan, void *ctx);
+
+#endif

@@ -1,0 +1,63 @@
+/* The process-wide state of the shim's core, and the operations the shim calls. */
+#ifndef UM_RUNTIME_H
+#define UM_RUNTIME_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cache.h"
+#include "config.h"
+#include "registry.h"
+
+enum um_state {
+    UM_OFF,         /* no paths configured, or a bad variable: everything passes through */
+    UM_IDLE,        /* configured; userfaultfd opened at the first matching mmap */
+    UM_RUNNING,     /* handler threads serve faults */
+    UM_UNAVAILABLE, /* userfaultfd cannot serve here: matching mmaps go to the kernel */
+};
+
+struct um_runtime {
+    _Atomic int state;
+    struct um_config cfg;
+    int uffd;
+    uint64_t features;
+    struct um_registry registry;
+    struct um_cache cache;
+};
+
+extern struct um_runtime um_rt;
+
+/* Parse the environment; called once from the shim's constructor. */
+void um_runtime_configure(char *const *env);
+/* Open userfaultfd and start threads; false if that is impossible (then UM_UNAVAILABLE). */
+bool um_runtime_start(void);
+void um_runtime_exit(void);
+
+static inline bool um_runtime_active(void)
+{
+    int s = atomic_load_explicit(&um_rt.state, memory_order_acquire);
+    return s == UM_IDLE || s == UM_RUNNING;
+}
+
+/* Start the handler threads (threads.c). */
+int um_threads_start(void);
+
+enum um_map_result { UM_PASS, UM_MANAGED, UM_FAILED };
+/* mmap() of a file: UM_MANAGED with *out set, UM_FAILED with errno as the kernel would set it,
+ * or UM_PASS when the kernel should map it (not matching, or not servable). */
+enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, off_t off,
+                          void **out);
+/* munmap() of a range touching managed mappings: true with *result set; false to pass. */
+bool um_unmap(void *addr, size_t len, int *result);
+/* Before a MAP_FIXED mapping replaces [addr, addr + len): forget managed pages there. */
+void um_forget(void *addr, size_t len);
+int um_forget_locked(void *addr, size_t len); /* registry write lock held; -1 ENOMEM */
+
+/* Serve one page fault (filler.c). */
+struct um_filler;
+void um_filler_serve(struct um_filler *self, uintptr_t addr, uint32_t tid);
+
+#endif

@@ -1,0 +1,40 @@
+#include "stats.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+struct um_stats um_stats;
+
+void um_stat_peak(uint64_t resident)
+{
+    uint64_t seen = atomic_load_explicit(&um_stats.peak_resident, memory_order_relaxed);
+    while (resident > seen &&
+           !atomic_compare_exchange_weak_explicit(&um_stats.peak_resident, &seen, resident,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+static uint64_t get(_Atomic uint64_t *counter)
+{
+    return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
+void um_stats_print(int fd)
+{
+    char line[512];
+    int n = snprintf(line, sizeof line,
+                     "uffdmap: stats: mappings=%llu passed=%llu faults=%llu fills=%llu "
+                     "pages_filled=%llu bytes_read=%llu evictions=%llu peak_resident=%llu\n",
+                     (unsigned long long)get(&um_stats.mappings),
+                     (unsigned long long)get(&um_stats.passed),
+                     (unsigned long long)get(&um_stats.faults),
+                     (unsigned long long)get(&um_stats.fills),
+                     (unsigned long long)get(&um_stats.pages_filled),
+                     (unsigned long long)get(&um_stats.bytes_read),
+                     (unsigned long long)get(&um_stats.evictions),
+                     (unsigned long long)get(&um_stats.peak_resident));
+    if (n > 0) {
+        ssize_t ignored = write(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        (void)ignored;
+    }
+}

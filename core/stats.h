@@ -1,0 +1,30 @@
+/* Process-wide counters, updated with relaxed atomics and printed once at exit. */
+#ifndef UM_STATS_H
+#define UM_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct um_stats {
+    _Atomic uint64_t mappings;      /* mmap() calls served by the shim */
+    _Atomic uint64_t passed;        /* mmap() calls of matching files left to the kernel */
+    _Atomic uint64_t faults;        /* page-fault events read from userfaultfd */
+    _Atomic uint64_t fills;         /* blocks filled */
+    _Atomic uint64_t pages_filled;  /* 4 KiB pages installed */
+    _Atomic uint64_t bytes_read;    /* bytes read from files */
+    _Atomic uint64_t evictions;     /* blocks evicted to stay within the budget */
+    _Atomic uint64_t peak_resident; /* most bytes charged to the budget at once */
+};
+
+extern struct um_stats um_stats;
+
+static inline void um_stat_add(_Atomic uint64_t *counter, uint64_t n)
+{
+    atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+void um_stat_peak(uint64_t resident);
+/* One summary line on fd. */
+void um_stats_print(int fd);
+
+#endif

@@ -1,0 +1,84 @@
+/* Handler threads: fillers read fault events and serve them; evictors keep the budget's
+ * watermarks. They block every signal, so that signals meant for the application's threads
+ * are never run on them. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "filler.h"
+#include "log.h"
+#include "os.h"
+#include "runtime.h"
+#include "stats.h"
+#include "uffd.h"
+
+#define EVENTS_PER_READ 16
+
+static void *filler_main(void *arg)
+{
+    struct um_filler *self = arg;
+    struct uffd_msg msgs[EVENTS_PER_READ];
+    for (;;) {
+        ssize_t n = read(um_rt.uffd, msgs, sizeof msgs);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            um_warn("reading userfaultfd failed (%s); faults on managed mappings can no longer "
+                    "be served",
+                    strerror(errno));
+            return NULL;
+        }
+        for (size_t i = 0; i < (size_t)n / sizeof msgs[0]; i++) {
+            if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+                continue;
+            um_stat_add(&um_stats.faults, 1);
+            um_filler_serve(self, (uintptr_t)msgs[i].arg.pagefault.address,
+                            msgs[i].arg.pagefault.feat.ptid);
+        }
+    }
+}
+
+static _Noreturn void *evictor_main(void *arg)
+{
+    (void)arg;
+    for (;;)
+        um_cache_evictor_step(&um_rt.cache);
+}
+
+static int spawn(void *(*body)(void *), void *arg, const char *name)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 << 10);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&t, &attr, body, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc == 0)
+        pthread_setname_np(t, name);
+    return rc;
+}
+
+int um_threads_start(void)
+{
+    const struct um_config *cfg = &um_rt.cfg;
+    struct um_filler *fillers = um_os_alloc(cfg->fillers * sizeof *fillers);
+    if (!fillers)
+        return -1;
+    for (unsigned i = 0; i < cfg->fillers; i++) {
+        fillers[i].index = i;
+        fillers[i].buf = um_os_alloc(cfg->pagesize);
+        if (!fillers[i].buf || spawn(filler_main, &fillers[i], "uffdmap-fill"))
+            return i == 0 ? -1 : 0; /* fewer fillers still serve; none cannot */
+    }
+    for (unsigned i = 0; i < cfg->evictors; i++)
+        if (spawn(evictor_main, NULL, "uffdmap-evict"))
+            um_warn("could not start evictor %u; fillers evict for themselves", i);
+    return 0;
+}

@@ -1,0 +1,107 @@
+#include "uffd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "os.h"
+
+static int open_raw(void)
+{
+    /* /dev/userfaultfd grants kernel-mode fault handling to whoever may open it; the system
+     * call needs CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1 for that. */
+    int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+    if (dev >= 0) {
+        int fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
+        int saved = errno;
+        close(dev);
+        if (fd >= 0)
+            return fd;
+        errno = saved;
+    }
+    return (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+}
+
+int um_uffd_open(uint64_t wanted, uint64_t *features)
+{
+    /* UFFDIO_API may be called once per descriptor: ask what exists on a throwaway one. */
+    int probe = open_raw();
+    if (probe < 0)
+        return -1;
+    struct uffdio_api api = {.api = UFFD_API, .features = 0};
+    int rc = ioctl(probe, UFFDIO_API, &api);
+    int saved = errno;
+    close(probe);
+    if (rc) {
+        errno = saved;
+        return -1;
+    }
+    int fd = open_raw();
+    if (fd < 0)
+        return -1;
+    struct uffdio_api want = {.api = UFFD_API, .features = wanted & api.features};
+    if (ioctl(fd, UFFDIO_API, &want)) {
+        saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (!(want.ioctls & (1ULL << _UFFDIO_REGISTER))) {
+        close(fd);
+        errno = ENOSYS;
+        return -1;
+    }
+    *features = want.features;
+    return fd;
+}
+
+int um_uffd_register_missing(int uffd, uintptr_t addr, size_t len)
+{
+    struct uffdio_register reg = {
+        .range = {.start = addr, .len = len},
+        .mode = UFFDIO_REGISTER_MODE_MISSING,
+    };
+    if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+        return -1;
+    if (!(reg.ioctls & (1ULL << _UFFDIO_COPY))) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return 0;
+}
+
+size_t um_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        struct uffdio_copy copy = {
+            .dst = dst + done,
+            .src = (uintptr_t)src + done,
+            .len = len - done,
+            .mode = 0,
+        };
+        if (ioctl(uffd, UFFDIO_COPY, &copy) == 0) {
+            done = len;
+            break;
+        }
+        int err = errno;
+        if (copy.copy > 0)
+            done += (size_t)copy.copy;
+        if (err == EAGAIN) /* a mapping change is pending: retry the rest */
+            continue;
+        if (err == EEXIST) { /* a page is there already (a racing fill): step over it */
+            done += UM_PAGE;
+            continue;
+        }
+        break;
+    }
+    return done > len ? len : done;
+}
+
+void um_uffd_wake(int uffd, uintptr_t addr, size_t len)
+{
+    struct uffdio_range range = {.start = addr, .len = len};
+    ioctl(uffd, UFFDIO_WAKE, &range);
+}

@@ -1,0 +1,40 @@
+/* userfaultfd: opening, probing, and the few ioctls the core needs.
+ *
+ * Kernel headers here may be older than the running kernel, so constants newer than them are
+ * defined behind #ifndef; whether the kernel has them is decided by probing UFFDIO_API. */
+#ifndef UM_UFFD_H
+#define UM_UFFD_H
+
+#include <linux/userfaultfd.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef UFFD_FEATURE_POISON
+#define UFFD_FEATURE_POISON (1 << 14)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+#ifndef UFFD_FEATURE_MOVE
+#define UFFD_FEATURE_MOVE (1 << 16)
+#endif
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC 0xAA
+#define USERFAULTFD_IOC_NEW _IO(USERFAULTFD_IOC, 0x00)
+#endif
+
+/* Open a userfaultfd that handles kernel-mode faults too (never UFFD_USER_MODE_ONLY: a
+ * write(fd, mapped_ptr, n) must work), enabling the wanted features the kernel offers.
+ * Returns the descriptor, or -1 with errno set (EPERM/EACCES: not permitted here). */
+int um_uffd_open(uint64_t wanted, uint64_t *features);
+
+int um_uffd_register_missing(int uffd, uintptr_t addr, size_t len);
+/* Install len bytes from src at dst and wake waiters. Returns the number of bytes now present
+ * from dst on (pages that were already present count), which is less than len on error. */
+size_t um_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len);
+void um_uffd_wake(int uffd, uintptr_t addr, size_t len);
+
+#endif

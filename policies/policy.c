@@ -1,0 +1,13 @@
+#include "policy.h"
+
+#include <string.h>
+
+static const struct um_policy_ops *const policies[] = {&um_policy_fifo};
+
+const struct um_policy_ops *um_policy_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++)
+        if (name && !strcmp(policies[i]->name, name))
+            return policies[i];
+    return NULL;
+}

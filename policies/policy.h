@@ -1,0 +1,36 @@
+/* Eviction policies: one small interface.
+ *
+ * A policy orders the resident frames of one cache shard. The cache calls it under that shard's
+ * lock, so a policy is plain single-threaded code. Policies keep their per-frame links in the
+ * node array the cache hands them (one node per frame, indexed by frame number) and never see
+ * frames themselves, which keeps them testable on their own. */
+#ifndef UM_POLICY_H
+#define UM_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UM_NO_FRAME UINT32_MAX
+
+struct um_pnode {
+    uint32_t prev, next;
+    uint32_t aux; /* free for the policy: reference bits, list tags, ... */
+};
+
+struct um_policy_ops {
+    const char *name;
+    size_t state_size;
+    void (*init)(void *state, struct um_pnode *nodes);
+    /* A frame became resident. */
+    void (*insert)(void *state, uint32_t frame);
+    /* A resident frame leaves for another reason than eviction (unmap). */
+    void (*remove)(void *state, uint32_t frame);
+    /* Remove and return the frame to evict next, or UM_NO_FRAME when none is resident. */
+    uint32_t (*victim)(void *state);
+};
+
+const struct um_policy_ops *um_policy_find(const char *name);
+
+extern const struct um_policy_ops um_policy_fifo;
+
+#endif

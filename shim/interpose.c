@@ -1,0 +1,85 @@
+/* The interposed functions: the only symbols libuffdmap.so exports.
+ *
+ * Each one is a thin gate: anonymous mappings and calls that touch nothing managed go straight
+ * on to libc; the rest is the core's business. A per-thread depth counter sends re-entrant
+ * calls (the core calling libc, which calls an allocator, which calls mmap) straight on too. */
+/* Meson builds with _FILE_OFFSET_BITS=64, under which <sys/mman.h> renames mmap to mmap64;
+ * off_t is 64 bits on the targets we build for either way, and both names are defined here. */
+#undef _FILE_OFFSET_BITS
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "../core/runtime.h"
+#include "next.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+static _Thread_local int depth __attribute__((tls_model("initial-exec")));
+
+extern char **environ;
+
+__attribute__((constructor)) static void shim_init(void)
+{
+    um_next_resolve();
+    um_runtime_configure(environ);
+}
+
+__attribute__((destructor)) static void shim_fini(void)
+{
+    um_runtime_exit();
+}
+
+static void *map_file(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    void *out = MAP_FAILED;
+    switch (um_map(addr, len, prot, flags, fd, off, &out)) {
+    case UM_MANAGED:
+        return out;
+    case UM_FAILED:
+        return MAP_FAILED;
+    case UM_PASS:
+        break;
+    }
+    if (flags & MAP_FIXED)
+        um_forget(addr, len);
+    return um_next_mmap(addr, len, prot, flags, fd, off);
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    if (depth || !um_runtime_active())
+        return um_next_mmap(addr, len, prot, flags, fd, off);
+    depth++;
+    void *p;
+    if (!(flags & MAP_ANONYMOUS) && fd >= 0) {
+        p = map_file(addr, len, prot, flags, fd, off);
+    } else {
+        if ((flags & MAP_FIXED) && !um_registry_empty(&um_rt.registry))
+            um_forget(addr, len);
+        p = um_next_mmap(addr, len, prot, flags, fd, off);
+    }
+    depth--;
+    return p;
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+    __attribute__((alias("mmap")));
+
+EXPORT int munmap(void *addr, size_t len)
+{
+    if (depth || !um_runtime_active())
+        return um_next_munmap(addr, len);
+    depth++;
+    int result;
+    if (!um_unmap(addr, len, &result))
+        result = um_next_munmap(addr, len);
+    depth--;
+    return result;
+}
+
+EXPORT int msync(void *addr, size_t len, int flags)
+{
+    /* Managed mappings are read-only for now: nothing is dirty, and the kernel's msync on
+     * their anonymous memory validates arguments and ranges with the same errors. */
+    return um_next_msync(addr, len, flags);
+}
