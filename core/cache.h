@@ -31,8 +31,10 @@ struct um_frame {
     uint32_t next_free;
     struct um_mapping *map;
     size_t block;
-    uintptr_t addr; /* the range this frame populated */
-    size_t len;     /* also what it is charged against the budget */
+    /* The range this frame fills (while FILLING) or populated (once RESIDENT); len is also its
+     * charge against the budget. Atomic because the fault path reads them without a lock. */
+    _Atomic uintptr_t addr;
+    _Atomic size_t len;
 };
 
 struct um_shard {

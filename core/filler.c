@@ -34,15 +34,23 @@ static void hand_to_kernel(const struct um_mapping *m, uintptr_t lo, uintptr_t h
     um_uffd_wake(um_rt.uffd, lo, hi - lo);
 }
 
-static void fill(struct um_filler *self, struct um_mapping *m, const struct um_entry *e, size_t k,
-                 uint32_t f)
+/* The part of block k this fill may populate: the block, clipped to the registry entry the
+ * fault was found in (a munmap() inside a block leaves pieces in separate entries). */
+static void fill_range(const struct um_mapping *m, const struct um_entry *e, size_t k,
+                       uintptr_t *lo, uintptr_t *hi)
 {
-    uintptr_t lo, hi;
-    um_mapping_block_range(m, k, &lo, &hi);
-    if (lo < e->start)
-        lo = e->start;
-    if (hi > e->end)
-        hi = e->end;
+    um_mapping_block_range(m, k, lo, hi);
+    if (*lo < e->start)
+        *lo = e->start;
+    if (*hi > e->end)
+        *hi = e->end;
+}
+
+/* Populate [lo, hi) for block k with frame f, which owns the block's slot. Every page of the
+ * range ends up present or handed to the kernel, and either way its waiters are woken. */
+static void fill(struct um_filler *self, struct um_mapping *m, size_t k, uint32_t f, uintptr_t lo,
+                 uintptr_t hi)
+{
     size_t read_bytes;
     size_t install = um_io_read(m->fd, &m->file_size, self->buf, hi - lo,
                                 m->file_off + (lo - m->start), &read_bytes);
@@ -60,46 +68,61 @@ static void fill(struct um_filler *self, struct um_mapping *m, const struct um_e
         hand_to_kernel(m, lo + present, hi);
 }
 
+/* Try to take block k for a fill of [lo, hi). False if another frame got there first. */
+static bool claim_block(struct um_filler *self, struct um_mapping *m, size_t k, uintptr_t lo,
+                        uintptr_t hi)
+{
+    uint32_t f = um_cache_alloc(&um_rt.cache, m->pagesize, self->index);
+    if (f == UM_NO_FRAME)
+        return false;
+    /* Publish the range about to be filled before the slot, so that a filler handling a
+     * duplicate event can tell whether this fill will wake its thread. */
+    struct um_frame *fr = &um_rt.cache.frames[f];
+    fr->addr = lo;
+    fr->len = hi - lo;
+    uint32_t expected = 0;
+    if (!atomic_compare_exchange_strong(&m->slots[k], &expected, f + 1)) {
+        um_cache_discard(&um_rt.cache, f, m->pagesize);
+        return false;
+    }
+    fill(self, m, k, f, lo, hi);
+    return true;
+}
+
 static void serve_block(struct um_filler *self, const struct um_entry *e, uintptr_t addr)
 {
     struct um_mapping *m = e->map;
     size_t k = um_mapping_block(m, addr);
+    uintptr_t lo, hi;
+    fill_range(m, e, k, &lo, &hi);
     for (;;) {
         uint32_t s = atomic_load(&m->slots[k]);
         if (s == 0) {
-            uint32_t f = um_cache_alloc(&um_rt.cache, m->pagesize, self->index);
-            if (f == UM_NO_FRAME) {
-                sched_yield();
-                continue;
-            }
-            uint32_t expected = 0;
-            if (atomic_compare_exchange_strong(&m->slots[k], &expected, f + 1)) {
-                fill(self, m, e, k, f);
+            if (claim_block(self, m, k, lo, hi))
                 return;
-            }
-            um_cache_discard(&um_rt.cache, f, m->pagesize);
             continue;
         }
-        uint32_t state = atomic_load(&um_rt.cache.frames[s - 1].state);
+        const struct um_frame *fr = &um_rt.cache.frames[s - 1];
+        uint32_t state = atomic_load(&fr->state);
+        bool covers = addr - fr->addr < fr->len;
         if (atomic_load(&m->slots[k]) != s)
             continue; /* the frame changed hands while we looked: look again */
-        if (state == UM_FRAME_FILLING)
-            return; /* a duplicate event: that fill's UFFDIO_COPY wakes this thread too */
+        if (state == UM_FRAME_FILLING && covers)
+            return; /* a duplicate event: that fill wakes this thread too */
+        if (state == UM_FRAME_RESIDENT && covers) {
+            /* A stale event for a page filled meanwhile; wake in case it was missed. */
+            um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
+            return;
+        }
         if (state == UM_FRAME_RESIDENT) {
-            const struct um_frame *fr = &um_rt.cache.frames[s - 1];
-            if (addr - fr->addr < fr->len) {
-                /* A stale event for a page filled meanwhile; wake in case it was missed. */
-                um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
-                return;
-            }
-            /* A munmap() inside this block left two live pieces and the frame holds the
-             * other one (or a stale event for a page handed to the kernel): give the frame
-             * up and fill again for this piece. */
+            /* The frame holds another piece of a block split by munmap() (or the fault is a
+             * stale one for a page handed to the kernel): give it up and fill this piece. */
             if (um_cache_claim(&um_rt.cache, s - 1))
                 um_cache_drop(&um_rt.cache, s - 1, 0, 0);
             continue;
         }
-        sched_yield(); /* BUSY: being evicted; refill once its slot clears */
+        /* Being filled for another piece, or evicted: wait for the slot to settle. */
+        sched_yield();
     }
 }
 

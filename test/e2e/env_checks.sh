@@ -1,0 +1,81 @@
+#!/bin/sh
+# Environment handling of the preload, checked on a real program (mapcat):
+#   bad and unknown variables, the fallback when userfaultfd is not permitted, UFFDMAP_LOG,
+#   UFFDMAP_STATS, and the symbols the library exports.
+# usage: env_checks.sh LIBUFFDMAP_SO MAPCAT DATA_DIR
+set -u
+so=$1 mapcat=$2 dir=$3
+mkdir -p "$dir"
+file="$dir/env_checks.bin"
+head -c 3000000 /dev/urandom >"$file"
+chmod 0644 "$file"
+chmod 0755 "$dir"
+failures=0 passed=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+ok() { echo "ok: $*"; passed=$((passed + 1)); }
+
+want=$("$mapcat" "$file" | cut -d' ' -f1)
+
+run() { # run ENV... : mapcat under the preload; sets out and err
+    env LD_PRELOAD="$so" UFFDMAP_PATHS="$dir/*" UFFDMAP_BUFSIZE=4M "$@" "$mapcat" "$file" \
+        >"$dir/out" 2>"$dir/err"
+    out=$(cat "$dir/out")
+    err=$(cat "$dir/err")
+}
+
+run
+case "$out" in "$want managed "*) ok "served by the shim, same digest" ;;
+    *) fail "plain run: '$out' (want '$want managed')" ;; esac
+[ -z "$err" ] && ok "no output on stderr by default" || fail "unexpected stderr: $err"
+
+run UFFDMAP_BUFSIZE=lots
+case "$out" in "$want kernel "*) ok "bad UFFDMAP_BUFSIZE: kernel mmap, same digest" ;;
+    *) fail "bad UFFDMAP_BUFSIZE: '$out'" ;; esac
+echo "$err" | grep -q "UFFDMAP_BUFSIZE='lots' is not valid: expected a size of at least 1M" &&
+    ok "bad UFFDMAP_BUFSIZE named with value and what is accepted" || fail "message: $err"
+
+run UFFDMAP_PAGESIZE=3K UFFDMAP_LOG=quiet
+echo "$err" | grep -q "UFFDMAP_PAGESIZE='3K' is not valid: expected a power of two" &&
+    ok "configuration errors are printed even with UFFDMAP_LOG=quiet" || fail "quiet: $err"
+
+run UFFDMAP_STATS=maybe
+case "$out" in "$want managed "*) ok "bad UFFDMAP_STATS keeps paging on" ;;
+    *) fail "bad UFFDMAP_STATS: '$out'" ;; esac
+echo "$err" | grep -q "UFFDMAP_STATS='maybe' is not valid: expected 0 or 1; using the default" &&
+    ok "bad UFFDMAP_STATS reported" || fail "message: $err"
+
+run UFFDMAP_BUFSZ=8M
+echo "$err" | grep -q "unknown variable UFFDMAP_BUFSZ ignored; did you mean UFFDMAP_BUFSIZE?" &&
+    ok "unknown variable gets a did-you-mean" || fail "did-you-mean: $err"
+
+run UFFDMAP_STATS=1
+echo "$err" | grep -Eq "stats: mappings=1 .*faults=[1-9][0-9]* .*bytes_read=3000000 " &&
+    ok "UFFDMAP_STATS=1 prints a summary at exit" || fail "stats: $err"
+
+# Without permission for userfaultfd (an unprivileged user: no CAP_SYS_PTRACE, no access to
+# /dev/userfaultfd, vm.unprivileged_userfaultfd=0), mappings fall back to the kernel.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
+   [ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" = 0 ]; then
+    nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+    nobody env LD_PRELOAD="$so" UFFDMAP_PATHS="$dir/*" UFFDMAP_BUFSIZE=4M "$mapcat" "$file" \
+        "$file" >"$dir/out" 2>"$dir/err"
+    out=$(cat "$dir/out") err=$(cat "$dir/err")
+    [ "$(echo "$out" | grep -c "^$want kernel ")" = 2 ] &&
+        ok "no userfaultfd permission: kernel mmap, same digest" || fail "fallback: '$out'"
+    [ "$(echo "$err" | grep -c "userfaultfd is not available")" = 1 ] &&
+        ok "the fallback is said once" || fail "fallback notice: '$err'"
+    nobody env LD_PRELOAD="$so" UFFDMAP_PATHS="$dir/*" UFFDMAP_LOG=quiet "$mapcat" "$file" \
+        >"$dir/out" 2>"$dir/err"
+    [ ! -s "$dir/err" ] && ok "UFFDMAP_LOG=quiet silences the notice" || fail "quiet: $(cat "$dir/err")"
+else
+    echo "skip: fallback checks need root, setpriv and vm.unprivileged_userfaultfd=0"
+fi
+
+syms=$(nm -D --defined-only "$so" | awk '{print $3}' | sort | tr '\n' ' ')
+[ "$syms" = "mmap mmap64 msync munmap " ] && ok "exports only the interposed functions" ||
+    fail "exported symbols: $syms"
+
+rm -f "$file" "$dir/out" "$dir/err"
+echo "$passed passed, $failures failed"
+[ "$failures" = 0 ]

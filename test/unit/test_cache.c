@@ -1,0 +1,170 @@
+/* Frames and the budget: charging, committing, FIFO eviction dropping pages and slots, claims
+ * by unmap, and all of it from several threads at once (run under TSan too). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "cmocka_all.h"
+#include "core/cache.h"
+#include "core/mapping.h"
+
+#define P 4096UL
+#define NPAGES 256
+
+static struct um_cache cache;
+static struct um_mapping *map;
+static unsigned char *mem;
+
+static int setup(void **state, size_t budget_pages)
+{
+    (void)state;
+    mem = mmap(NULL, NPAGES * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(mem != MAP_FAILED);
+    map = um_mapping_new((uintptr_t)mem, NPAGES * P, 0, P, -1, PROT_READ, MAP_PRIVATE, 0);
+    assert_non_null(map);
+    return um_cache_init(&cache, budget_pages * P, 90, 80, um_policy_find("fifo"), false);
+}
+
+static int setup_small(void **state) { return setup(state, 8); }
+static int setup_large(void **state) { return setup(state, 32); }
+
+static int teardown(void **state)
+{
+    (void)state;
+    um_mapping_free(map);
+    munmap(mem, NPAGES * P);
+    return 0;
+}
+
+/* What the fault path does for block k: own it, "fill" it, commit. */
+static uint32_t fill(size_t k, unsigned char byte)
+{
+    uint32_t f = um_cache_alloc(&cache, P, (unsigned)k);
+    assert_int_not_equal(f, UM_NO_FRAME);
+    assert_int_equal(atomic_load(&cache.frames[f].state), UM_FRAME_FILLING);
+    uint32_t expected = 0;
+    assert_true(atomic_compare_exchange_strong(&map->slots[k], &expected, f + 1));
+    memset(mem + k * P, byte, P);
+    um_cache_commit(&cache, f, map, k, (uintptr_t)(mem + k * P), P, P);
+    return f;
+}
+
+static void commit_charges_budget(void **state)
+{
+    (void)state;
+    uint32_t f = fill(3, 0x11);
+    assert_int_equal(atomic_load(&cache.frames[f].state), UM_FRAME_RESIDENT);
+    assert_int_equal(um_cache_charged(&cache), P);
+    /* A fill shorter than charged returns the difference. */
+    uint32_t g = um_cache_alloc(&cache, 4 * P, 0);
+    assert_int_equal(um_cache_charged(&cache), 5 * P);
+    atomic_store(&map->slots[4], g + 1);
+    um_cache_commit(&cache, g, map, 4, (uintptr_t)(mem + 4 * P), P, 4 * P);
+    assert_int_equal(um_cache_charged(&cache), 2 * P);
+}
+
+static void full_budget_evicts_oldest(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < 8; k++)
+        fill(k, 0xaa);
+    assert_int_equal(um_cache_charged(&cache), 8 * P);
+    fill(8, 0xbb); /* budget full: block 0, the oldest, must go */
+    assert_int_equal(um_cache_charged(&cache), 8 * P);
+    assert_int_equal(atomic_load(&map->slots[0]), 0);
+    assert_int_equal(mem[0], 0); /* its page was released */
+    assert_int_not_equal(atomic_load(&map->slots[1]), 0);
+    assert_int_equal(mem[P], 0xaa);
+    assert_int_equal(mem[8 * P], 0xbb);
+}
+
+static void claim_and_drop_keep_range(void **state)
+{
+    (void)state;
+    uint32_t f = fill(5, 0x33);
+    assert_true(um_cache_claim(&cache, f));
+    assert_int_equal(atomic_load(&cache.frames[f].state), UM_FRAME_BUSY);
+    assert_false(um_cache_claim(&cache, f)); /* claimed once only */
+    /* The caller unmaps the page itself: drop must leave it alone. */
+    um_cache_drop(&cache, f, (uintptr_t)(mem + 5 * P), (uintptr_t)(mem + 6 * P));
+    assert_int_equal(mem[5 * P], 0x33);
+    assert_int_equal(atomic_load(&map->slots[5]), 0);
+    assert_int_equal(atomic_load(&cache.frames[f].state), UM_FRAME_FREE);
+    assert_int_equal(um_cache_charged(&cache), 0);
+    /* A claimed frame is out of the policy: nothing left to evict. */
+    assert_false(um_cache_evict_one(&cache));
+}
+
+static void discard_returns_charge(void **state)
+{
+    (void)state;
+    uint32_t f = um_cache_alloc(&cache, 2 * P, 0);
+    assert_int_equal(um_cache_charged(&cache), 2 * P);
+    um_cache_discard(&cache, f, 2 * P);
+    assert_int_equal(um_cache_charged(&cache), 0);
+    assert_int_equal(atomic_load(&cache.frames[f].state), UM_FRAME_FREE);
+}
+
+/* Several threads fill random blocks, as fillers do, while one claims and drops, as unmap
+ * does; the budget holds throughout, and at the end charges equal resident frames. */
+#define WORKERS 4
+#define ROUNDS 4000
+static atomic_bool over_budget;
+
+static void *worker(void *arg)
+{
+    uint64_t seed = (uintptr_t)arg * 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < ROUNDS; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t k = (seed >> 33) % NPAGES;
+        uint32_t s = atomic_load(&map->slots[k]);
+        if (s == 0) {
+            uint32_t f = um_cache_alloc(&cache, P, (unsigned)(uintptr_t)arg);
+            uint32_t expected = 0;
+            if (atomic_compare_exchange_strong(&map->slots[k], &expected, f + 1))
+                um_cache_commit(&cache, f, map, k, (uintptr_t)(mem + k * P), P, P);
+            else
+                um_cache_discard(&cache, f, P);
+        } else if ((seed & 7) == 0 && um_cache_claim(&cache, s - 1)) {
+            um_cache_drop(&cache, s - 1, 0, 0);
+        }
+        if (um_cache_charged(&cache) > cache.budget)
+            atomic_store(&over_budget, true);
+    }
+    return NULL;
+}
+
+static void concurrent_fills_and_unmaps(void **state)
+{
+    (void)state;
+    pthread_t t[WORKERS];
+    for (uintptr_t i = 0; i < WORKERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, worker, (void *)(i + 1)), 0);
+    for (int i = 0; i < WORKERS; i++)
+        pthread_join(t[i], NULL);
+    assert_false(atomic_load(&over_budget));
+    size_t resident = 0;
+    for (size_t k = 0; k < NPAGES; k++) {
+        uint32_t s = atomic_load(&map->slots[k]);
+        if (s) {
+            assert_int_equal(atomic_load(&cache.frames[s - 1].state), UM_FRAME_RESIDENT);
+            assert_int_equal(cache.frames[s - 1].block, k);
+            resident += cache.frames[s - 1].len;
+        }
+    }
+    assert_int_equal(resident, um_cache_charged(&cache));
+    assert_true(resident <= cache.budget);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(commit_charges_budget, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(full_budget_evicts_oldest, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(claim_and_drop_keep_range, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(discard_returns_charge, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_fills_and_unmaps, setup_large, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

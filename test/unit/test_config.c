@@ -1,0 +1,150 @@
+/* Parsing of UFFDMAP_* variables: values, defaults, and what a bad value does. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmocka_all.h"
+#include "core/config.h"
+#include "policies/policy.h"
+
+static int parse(struct um_config *cfg, const char *a, const char *b, const char *c)
+{
+    char *env[] = {(char *)a, (char *)b, (char *)c, NULL};
+    return um_config_parse(cfg, env);
+}
+
+static void sizes(void **state)
+{
+    (void)state;
+    size_t n;
+    assert_int_equal(um_parse_size("4096", &n), 0);
+    assert_int_equal(n, 4096);
+    assert_int_equal(um_parse_size("64K", &n), 0);
+    assert_int_equal(n, 64 << 10);
+    assert_int_equal(um_parse_size("256m", &n), 0);
+    assert_int_equal(n, 256UL << 20);
+    assert_int_equal(um_parse_size("2GiB", &n), 0);
+    assert_int_equal(n, 2UL << 30);
+    assert_int_equal(um_parse_size("1TB", &n), 0);
+    assert_int_equal(n, 1UL << 40);
+    assert_int_equal(um_parse_size("", &n), -1);
+    assert_int_equal(um_parse_size("-1M", &n), -1);
+    assert_int_equal(um_parse_size("12Q", &n), -1);
+    assert_int_equal(um_parse_size("1M2", &n), -1);
+    assert_int_equal(um_parse_size("99999999999999999999", &n), -1);
+    assert_int_equal(um_parse_size("17179869184G", &n), -1); /* overflows 64 bits */
+}
+
+static void defaults(void **state)
+{
+    (void)state;
+    struct um_config cfg;
+    assert_int_equal(parse(&cfg, "HOME=/root", NULL, NULL), 0);
+    assert_int_equal(cfg.npaths, 0);
+    assert_int_equal(cfg.bufsize, 1UL << 30);
+    assert_int_equal(cfg.pagesize, 64 << 10);
+    assert_int_equal(cfg.fillers, 2);
+    assert_int_equal(cfg.evictors, 1);
+    assert_ptr_equal(cfg.evict, &um_policy_fifo);
+    assert_false(cfg.stats);
+    um_config_free(&cfg);
+}
+
+static void values(void **state)
+{
+    (void)state;
+    struct um_config cfg;
+    assert_int_equal(parse(&cfg, "UFFDMAP_BUFSIZE=256M", "UFFDMAP_PAGESIZE=4K",
+                           "UFFDMAP_STATS=1"),
+                     0);
+    assert_int_equal(cfg.bufsize, 256UL << 20);
+    assert_int_equal(cfg.pagesize, 4096);
+    assert_true(cfg.stats);
+    um_config_free(&cfg);
+    assert_int_equal(parse(&cfg, "UFFDMAP_FILLERS=4", "UFFDMAP_EVICTORS=0", "UFFDMAP_EVICT=fifo"),
+                     0);
+    assert_int_equal(cfg.fillers, 4);
+    assert_int_equal(cfg.evictors, 0);
+    um_config_free(&cfg);
+}
+
+static void bad_values_disable(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "UFFDMAP_BUFSIZE=lots", "UFFDMAP_BUFSIZE=512K", "UFFDMAP_PAGESIZE=3K",
+        "UFFDMAP_PAGESIZE=2K",  "UFFDMAP_FILLERS=0",    "UFFDMAP_FILLERS=many",
+        "UFFDMAP_EVICTORS=-1",  "UFFDMAP_EVICT=lru9",   "UFFDMAP_HIGH_WATER=101",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct um_config cfg;
+        assert_int_equal(parse(&cfg, "UFFDMAP_PATHS=/x/*", bad[i], NULL), -1);
+        um_config_free(&cfg);
+    }
+}
+
+static void bad_combinations_disable(void **state)
+{
+    (void)state;
+    struct um_config cfg;
+    assert_int_equal(parse(&cfg, "UFFDMAP_HIGH_WATER=50", "UFFDMAP_LOW_WATER=60", NULL), -1);
+    um_config_free(&cfg);
+    /* 1 MiB cannot hold a 1 MiB block for each of two fillers plus room to evict. */
+    assert_int_equal(parse(&cfg, "UFFDMAP_BUFSIZE=1M", "UFFDMAP_PAGESIZE=1M", NULL), -1);
+    um_config_free(&cfg);
+}
+
+static void bad_cosmetic_keeps_default(void **state)
+{
+    (void)state;
+    struct um_config cfg;
+    assert_int_equal(parse(&cfg, "UFFDMAP_STATS=yes please", "UFFDMAP_LOG=loud", NULL), 0);
+    assert_false(cfg.stats);
+    assert_int_equal(cfg.log_level, UM_LOG_WARN);
+    um_config_free(&cfg);
+}
+
+static void paths_match(void **state)
+{
+    (void)state;
+    struct um_config cfg;
+    assert_int_equal(parse(&cfg, "UFFDMAP_PATHS=/data/*.bin::/srv/db/[ab].idx", NULL, NULL), 0);
+    assert_int_equal(cfg.npaths, 2);
+    assert_true(um_config_matches(&cfg, "/data/big.bin"));
+    assert_false(um_config_matches(&cfg, "/data/sub/big.bin")); /* '*' stops at '/' */
+    assert_false(um_config_matches(&cfg, "/data/big.bin.old"));
+    assert_true(um_config_matches(&cfg, "/srv/db/a.idx"));
+    assert_false(um_config_matches(&cfg, "/srv/db/c.idx"));
+    um_config_free(&cfg);
+}
+
+static void relative_paths_are_absolute(void **state)
+{
+    (void)state;
+    char cwd[PATH_MAX], real[PATH_MAX], want[PATH_MAX + 16];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_non_null(realpath(cwd, real));
+    snprintf(want, sizeof want, "%s/x.bin", real);
+    struct um_config cfg;
+    assert_int_equal(parse(&cfg, "UFFDMAP_PATHS=x.bin", NULL, NULL), 0);
+    assert_string_equal(cfg.paths[0], want);
+    assert_true(um_config_matches(&cfg, want));
+    um_config_free(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sizes),
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(values),
+        cmocka_unit_test(bad_values_disable),
+        cmocka_unit_test(bad_combinations_disable),
+        cmocka_unit_test(bad_cosmetic_keeps_default),
+        cmocka_unit_test(paths_match),
+        cmocka_unit_test(relative_paths_are_absolute),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
