@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -259,12 +261,22 @@ static void warn_unknown_names(char *const *env)
     }
 }
 
+/* One filler per CPU the process may run on (see threads.c for why). */
+static unsigned default_fillers(void)
+{
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed))
+        return 2;
+    int n = CPU_COUNT(&allowed);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+}
+
 static void set_defaults(struct um_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->bufsize = 1UL << 30;
     cfg->pagesize = 64UL << 10;
-    cfg->fillers = 2;
+    cfg->fillers = default_fillers();
     cfg->evictors = 1;
     cfg->high_water = 90;
     cfg->low_water = 80;
