@@ -105,9 +105,12 @@ static uint32_t take_free_frame(struct um_cache *c, unsigned hint)
 uint32_t um_cache_alloc(struct um_cache *c, size_t bytes, unsigned hint)
 {
     charge(c, bytes);
-    uint32_t f = take_free_frame(c, hint);
-    if (f == UM_NO_FRAME) /* cannot happen: nframes covers the budget in 4 KiB frames */
-        atomic_fetch_sub(&c->charged, bytes);
+    /* With the budget charged, at least nshards frames are free at any instant (nframes
+     * covers the budget in 4 KiB frames, plus nshards). One pass over the shards can still
+     * miss them all while other threads pop and push behind it, so pass again. */
+    uint32_t f;
+    while ((f = take_free_frame(c, hint)) == UM_NO_FRAME)
+        sched_yield();
     return f;
 }
 

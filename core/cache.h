@@ -65,7 +65,7 @@ int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned
                   const struct um_policy_ops *policy, bool background);
 
 /* Charge `bytes` and hand out a FILLING frame, evicting on the caller's thread if the budget is
- * full. `hint` spreads callers over shards. */
+ * full; never fails. `hint` spreads callers over shards. */
 uint32_t um_cache_alloc(struct um_cache *c, size_t bytes, unsigned hint);
 /* A fill completed: the frame now holds [addr, addr + len) of block `block` of m. The charge
  * shrinks to len if the fill was shorter than charged. */

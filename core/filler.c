@@ -73,8 +73,6 @@ static bool claim_block(struct um_filler *self, struct um_mapping *m, size_t k, 
                         uintptr_t hi)
 {
     uint32_t f = um_cache_alloc(&um_rt.cache, m->pagesize, self->index);
-    if (f == UM_NO_FRAME)
-        return false;
     /* Publish the range about to be filled before the slot, so that a filler handling a
      * duplicate event can tell whether this fill will wake its thread. */
     struct um_frame *fr = &um_rt.cache.frames[f];

@@ -36,8 +36,14 @@ static bool servable_request(int prot, int flags)
                      flags & ~SERVED_FLAGS);
         return false;
     }
-    /* Read-only, non-executable mappings only, for now: writable ones go to the kernel. */
-    return prot == PROT_READ;
+    if (prot != PROT_READ) {
+        /* Writable, executable and PROT_NONE mappings are not served yet. */
+        um_warn_once("mappings with protection %#x are not served by the shim yet; such "
+                     "mappings go to the kernel",
+                     prot);
+        return false;
+    }
+    return true;
 }
 
 static bool matching_file(int fd, char *path, size_t size, struct stat *st)
@@ -118,8 +124,12 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
 {
     char path[PATH_MAX];
     struct stat st;
-    if (!servable_request(prot, flags) || !matching_file(fd, path, sizeof path, &st))
+    if (!matching_file(fd, path, sizeof path, &st))
         return UM_PASS;
+    if (!servable_request(prot, flags)) {
+        um_stat_add(&um_stats.passed, 1);
+        return UM_PASS;
+    }
     int err = kernel_verdict(len, prot, flags, fd, off);
     if (err) {
         errno = err;

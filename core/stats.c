@@ -1,5 +1,6 @@
 #include "stats.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -21,10 +22,14 @@ static uint64_t get(_Atomic uint64_t *counter)
 
 void um_stats_print(int fd)
 {
+    /* Wrappers and shells started under the preload map nothing: stay quiet for them. */
+    if (get(&um_stats.mappings) + get(&um_stats.passed) == 0)
+        return;
     char line[512];
     int n = snprintf(line, sizeof line,
-                     "uffdmap: stats: mappings=%llu passed=%llu faults=%llu fills=%llu "
+                     "uffdmap: stats: pid=%d prog=%s mappings=%llu passed=%llu faults=%llu fills=%llu "
                      "pages_filled=%llu bytes_read=%llu evictions=%llu peak_resident=%llu\n",
+                     (int)getpid(), program_invocation_short_name,
                      (unsigned long long)get(&um_stats.mappings),
                      (unsigned long long)get(&um_stats.passed),
                      (unsigned long long)get(&um_stats.faults),

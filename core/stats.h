@@ -24,7 +24,7 @@ static inline void um_stat_add(_Atomic uint64_t *counter, uint64_t n)
 }
 
 void um_stat_peak(uint64_t resident);
-/* One summary line on fd. */
+/* One summary line on fd, if this process mapped any file that matched UFFDMAP_PATHS. */
 void um_stats_print(int fd);
 
 #endif

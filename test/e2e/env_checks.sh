@@ -50,7 +50,7 @@ echo "$err" | grep -q "unknown variable UFFDMAP_BUFSZ ignored; did you mean UFFD
     ok "unknown variable gets a did-you-mean" || fail "did-you-mean: $err"
 
 run UFFDMAP_STATS=1
-echo "$err" | grep -Eq "stats: mappings=1 .*faults=[1-9][0-9]* .*bytes_read=3000000 " &&
+echo "$err" | grep -Eq "stats: pid=[0-9]+ prog=mapcat mappings=1 .*faults=[1-9][0-9]* .*bytes_read=3000000 " &&
     ok "UFFDMAP_STATS=1 prints a summary at exit" || fail "stats: $err"
 
 # Without permission for userfaultfd (an unprivileged user: no CAP_SYS_PTRACE, no access to
