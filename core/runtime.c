@@ -42,6 +42,10 @@ static bool open_and_start(void)
         um_warn("cannot allocate the page cache tables; files are mapped by the kernel instead");
         return false;
     }
+    if (um_fork_install()) {
+        um_warn("cannot install fork handlers; files are mapped by the kernel instead");
+        return false;
+    }
     if (um_threads_start()) {
         um_warn("cannot start handler threads; files are mapped by the kernel instead");
         return false;

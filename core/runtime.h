@@ -42,6 +42,9 @@ static inline bool um_runtime_active(void)
     return s == UM_IDLE || s == UM_RUNNING;
 }
 
+/* Make fork() children safe (fork.c). */
+int um_fork_install(void);
+
 /* Start the handler threads (threads.c). */
 int um_threads_start(void);
 
