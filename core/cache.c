@@ -4,11 +4,14 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "log.h"
 #include "mapping.h"
 #include "os.h"
 #include "stats.h"
 
 #define NSHARDS 8u
+/* Fruitless eviction attempts (each followed by a yield) before charging over the budget. */
+#define OVERCOMMIT_AFTER 20000u
 
 static struct um_shard *shard_of(struct um_cache *c, uint32_t f)
 {
@@ -64,16 +67,25 @@ static void signal_pressure(struct um_cache *c)
 static void charge(struct um_cache *c, size_t bytes)
 {
     size_t cur = atomic_load(&c->charged);
+    unsigned futile = 0;
     for (;;) {
-        if (cur + bytes <= c->budget) {
+        if (cur + bytes <= c->budget || futile > OVERCOMMIT_AFTER) {
             if (atomic_compare_exchange_weak(&c->charged, &cur, cur + bytes))
                 break;
             continue;
         }
         /* Full: make room on this thread. When every charged byte belongs to a fill still in
-         * flight there is nothing to evict yet; those fills finish without needing us. */
-        if (!um_cache_evict_one(c))
+         * flight there is nothing to evict yet; those fills finish without needing us. When
+         * it stays so, dirty pages cannot be written back (disk full, I/O errors): go over
+         * the budget rather than drop data or stop serving faults. */
+        if (um_cache_evict_one(c)) {
+            futile = 0;
+        } else {
             sched_yield();
+            if (++futile > OVERCOMMIT_AFTER)
+                um_warn_once("the page cache is over UFFDMAP_BUFSIZE: dirty pages cannot be "
+                             "written back");
+        }
         cur = atomic_load(&c->charged);
     }
     um_stat_peak(cur + bytes);
@@ -93,8 +105,10 @@ static uint32_t take_free_frame(struct um_cache *c, unsigned hint)
             f = s->next_unused;
             s->next_unused += c->nshards;
         }
-        if (f != UM_NO_FRAME)
+        if (f != UM_NO_FRAME) {
+            atomic_store(&c->frames[f].dirty, 0);
             atomic_store(&c->frames[f].state, UM_FRAME_FILLING);
+        }
         pthread_mutex_unlock(&s->lock);
         if (f != UM_NO_FRAME)
             return f;
@@ -192,13 +206,36 @@ bool um_cache_evict_one(struct um_cache *c)
         if (f != UM_NO_FRAME)
             atomic_store(&c->frames[f].state, UM_FRAME_BUSY);
         pthread_mutex_unlock(&s->lock);
-        if (f != UM_NO_FRAME) {
-            um_cache_drop(c, f, 0, 0);
-            um_stat_add(&um_stats.evictions, 1);
-            return true;
+        if (f == UM_NO_FRAME)
+            continue;
+        if (atomic_load(&c->frames[f].dirty) && c->writeback && c->writeback(c, f)) {
+            um_cache_release(c, f); /* kept, still dirty; msync() will report the error */
+            continue;
         }
+        um_cache_drop(c, f, 0, 0);
+        um_stat_add(&um_stats.evictions, 1);
+        return true;
     }
     return false;
+}
+
+void um_cache_release(struct um_cache *c, uint32_t f)
+{
+    struct um_shard *s = shard_of(c, f);
+    pthread_mutex_lock(&s->lock);
+    atomic_store(&c->frames[f].state, UM_FRAME_RESIDENT);
+    c->policy->insert(s->policy_state, f);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void um_cache_lock_frame(struct um_cache *c, uint32_t f)
+{
+    pthread_mutex_lock(&shard_of(c, f)->lock);
+}
+
+void um_cache_unlock_frame(struct um_cache *c, uint32_t f)
+{
+    pthread_mutex_unlock(&shard_of(c, f)->lock);
 }
 
 void um_cache_evictor_step(struct um_cache *c)

@@ -8,8 +8,8 @@
  *
  * Frame states:  FREE -> FILLING -> RESIDENT -> BUSY -> FREE
  *                          \-> FREE (fill abandoned)
- * BUSY means "being dropped" by an evictor or an unmap; whoever set BUSY clears the block's slot
- * and frees the frame. Readers on the fault path look at a slot and its frame's state without a
+ * BUSY means "claimed" by an evictor, a write-back or an unmap (which marks it HELD); whoever
+ * claimed it writes it back, then puts it back or clears the block's slot and frees it. Readers on the fault path look at a slot and its frame's state without a
  * lock, and re-read the slot to be sure the frame still belongs to that block. */
 #ifndef UM_CACHE_H
 #define UM_CACHE_H
@@ -24,7 +24,13 @@
 
 struct um_mapping;
 
-enum um_frame_state { UM_FRAME_FREE, UM_FRAME_FILLING, UM_FRAME_RESIDENT, UM_FRAME_BUSY };
+enum um_frame_state {
+    UM_FRAME_FREE,
+    UM_FRAME_FILLING,
+    UM_FRAME_RESIDENT,
+    UM_FRAME_BUSY,
+    UM_FRAME_HELD, /* BUSY, kept by an unmap under the registry write lock until it finishes */
+};
 
 struct um_frame {
     _Atomic uint32_t state;
@@ -35,7 +41,14 @@ struct um_frame {
      * charge against the budget. Atomic because the fault path reads them without a lock. */
     _Atomic uintptr_t addr;
     _Atomic size_t len;
+    /* Stored-to chunks of the range (bit i: the i-th 1/64 of the block, or 4 KiB). Changed
+     * only under the shard lock while RESIDENT, or by the owner of a BUSY frame. */
+    _Atomic uint64_t dirty;
 };
+
+struct um_cache;
+/* Write a BUSY frame's dirty chunks to its file: 0, or an errno (the chunks stay dirty). */
+typedef int (*um_writeback_fn)(struct um_cache *c, uint32_t f);
 
 struct um_shard {
     pthread_mutex_t lock;
@@ -59,6 +72,7 @@ struct um_cache {
     pthread_cond_t pressure_cond;
     _Atomic bool pressure;
     bool background; /* evictor threads exist */
+    um_writeback_fn writeback; /* NULL: frames are never dirty */
 };
 
 int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned low_pct,
@@ -76,11 +90,18 @@ void um_cache_discard(struct um_cache *c, uint32_t f, size_t charged);
 
 /* RESIDENT -> BUSY, out of the policy. False if the frame was not RESIDENT. */
 bool um_cache_claim(struct um_cache *c, uint32_t f);
+/* BUSY -> RESIDENT again, back into the policy (a claim that did not drop). */
+void um_cache_release(struct um_cache *c, uint32_t f);
+/* The lock that guards frame f's state and dirty bits. */
+void um_cache_lock_frame(struct um_cache *c, uint32_t f);
+void um_cache_unlock_frame(struct um_cache *c, uint32_t f);
+
 /* Finish dropping a BUSY frame: release its pages except those in [keep_lo, keep_hi) (which
  * the caller is unmapping anyway), clear its slot, free it. */
 void um_cache_drop(struct um_cache *c, uint32_t f, uintptr_t keep_lo, uintptr_t keep_hi);
 
-/* Evict the policy's next victim. False when nothing is resident to evict. */
+/* Evict the policy's next victim, writing it back first if dirty. False when nothing could be
+ * evicted (nothing resident, or no dirty victim could be written back). */
 bool um_cache_evict_one(struct um_cache *c);
 /* Background evictor body: wait for pressure, then evict down to the low watermark. */
 void um_cache_evictor_step(struct um_cache *c);

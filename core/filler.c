@@ -17,6 +17,7 @@
 #include "runtime.h"
 #include "stats.h"
 #include "uffd.h"
+#include "writeback.h"
 
 /* Consecutive faults on one page outside every managed range before we stop retrying. */
 #define MISS_LIMIT 1000
@@ -54,7 +55,7 @@ static void fill(struct um_filler *self, struct um_mapping *m, size_t k, uint32_
     size_t read_bytes;
     size_t install = um_io_read(m->fd, &m->file_size, self->buf, hi - lo,
                                 m->file_off + (lo - m->start), &read_bytes);
-    size_t present = install ? um_uffd_copy(um_rt.uffd, lo, self->buf, install) : 0;
+    size_t present = install ? um_uffd_copy(um_rt.uffd, lo, self->buf, install, m->wp) : 0;
     if (present) {
         um_cache_commit(&um_rt.cache, f, m, k, lo, present, m->pagesize);
         um_stat_add(&um_stats.fills, 1);
@@ -67,6 +68,8 @@ static void fill(struct um_filler *self, struct um_mapping *m, size_t k, uint32_
     if (present < hi - lo)
         hand_to_kernel(m, lo + present, hi);
 }
+
+static void serve_write(const struct um_entry *e, uintptr_t addr);
 
 /* Try to take block k for a fill of [lo, hi). False if another frame got there first. */
 static bool claim_block(struct um_filler *self, struct um_mapping *m, size_t k, uintptr_t lo,
@@ -87,7 +90,10 @@ static bool claim_block(struct um_filler *self, struct um_mapping *m, size_t k, 
     return true;
 }
 
-static void serve_block(struct um_filler *self, const struct um_entry *e, uintptr_t addr)
+/* Serve a missing-page fault. Pages are installed write-protected when stores are tracked; a
+ * write fault then continues as a write-protect fault on the page just filled. */
+static void serve_missing(struct um_filler *self, const struct um_entry *e, uintptr_t addr,
+                          bool write)
 {
     struct um_mapping *m = e->map;
     size_t k = um_mapping_block(m, addr);
@@ -96,9 +102,11 @@ static void serve_block(struct um_filler *self, const struct um_entry *e, uintpt
     for (;;) {
         uint32_t s = atomic_load(&m->slots[k]);
         if (s == 0) {
-            if (claim_block(self, m, k, lo, hi))
-                return;
-            continue;
+            if (!claim_block(self, m, k, lo, hi))
+                continue;
+            if (write && m->wp)
+                serve_write(e, addr);
+            return;
         }
         const struct um_frame *fr = &um_rt.cache.frames[s - 1];
         uint32_t state = atomic_load(&fr->state);
@@ -115,11 +123,80 @@ static void serve_block(struct um_filler *self, const struct um_entry *e, uintpt
         if (state == UM_FRAME_RESIDENT) {
             /* The frame holds another piece of a block split by munmap() (or the fault is a
              * stale one for a page handed to the kernel): give it up and fill this piece. */
-            if (um_cache_claim(&um_rt.cache, s - 1))
-                um_cache_drop(&um_rt.cache, s - 1, 0, 0);
+            if (um_cache_claim(&um_rt.cache, s - 1)) {
+                if (um_writeback_frame(&um_rt.cache, s - 1))
+                    um_cache_release(&um_rt.cache, s - 1); /* keep unwritten stores */
+                else
+                    um_cache_drop(&um_rt.cache, s - 1, 0, 0);
+            }
             continue;
         }
         /* Being filled for another piece, or evicted: wait for the slot to settle. */
+        sched_yield();
+    }
+}
+
+/* A store to a private mapping: the block's pages become the program's own (anonymous, as
+ * with the kernel's copy-on-write). They leave the page cache and its budget for good: never
+ * evicted, never written to the file. */
+static bool detach_private(uint32_t f)
+{
+    if (!um_cache_claim(&um_rt.cache, f))
+        return false;
+    struct um_frame *fr = &um_rt.cache.frames[f];
+    um_uffd_writeprotect(um_rt.uffd, fr->addr, fr->len, false);
+    um_stat_add(&um_stats.private_pages, fr->len / UM_PAGE);
+    um_cache_drop(&um_rt.cache, f, fr->addr, fr->addr + fr->len);
+    return true;
+}
+
+/* Under the frame's shard lock, so that no write-back can claim the frame between marking the
+ * chunk dirty and letting the store through. */
+static bool mark_dirty_and_unprotect(const struct um_mapping *m, uint32_t f, uintptr_t addr)
+{
+    struct um_frame *fr = &um_rt.cache.frames[f];
+    um_cache_lock_frame(&um_rt.cache, f);
+    bool ok = atomic_load(&fr->state) == UM_FRAME_RESIDENT && addr - fr->addr < fr->len;
+    if (ok) {
+        unsigned chunk = (unsigned)((addr - fr->addr) >> m->chunk_shift);
+        uintptr_t lo = fr->addr + ((uintptr_t)chunk << m->chunk_shift);
+        uintptr_t hi = lo + ((uintptr_t)1 << m->chunk_shift);
+        if (hi > fr->addr + fr->len)
+            hi = fr->addr + fr->len;
+        if (!(atomic_fetch_or(&fr->dirty, 1ULL << chunk) & 1ULL << chunk))
+            um_stat_add(&um_stats.dirtied_pages, (hi - lo) / UM_PAGE);
+        um_uffd_writeprotect(um_rt.uffd, lo, hi - lo, false); /* wakes the writer */
+    }
+    um_cache_unlock_frame(&um_rt.cache, f);
+    return ok;
+}
+
+/* A store to a write-protected page: record it (shared) or detach the block (private). */
+static void serve_write(const struct um_entry *e, uintptr_t addr)
+{
+    struct um_mapping *m = e->map;
+    size_t k = um_mapping_block(m, addr);
+    for (;;) {
+        uint32_t s = atomic_load(&m->slots[k]);
+        if (s == 0) {
+            /* A detached private block (its pages are writable already), or a stale event. */
+            um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
+            return;
+        }
+        uint32_t f = s - 1;
+        if (m->shared ? mark_dirty_and_unprotect(m, f, addr) : detach_private(f))
+            return;
+        const struct um_frame *fr = &um_rt.cache.frames[f];
+        uint32_t state = atomic_load(&fr->state);
+        bool covers = addr - fr->addr < fr->len;
+        if (atomic_load(&m->slots[k]) != s)
+            continue;
+        if (state == UM_FRAME_RESIDENT && !covers) {
+            um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE); /* stale */
+            return;
+        }
+        /* FILLING (the store raced the fill's commit) or BUSY (being written back or
+         * evicted): wait, then look again; after an eviction the store faults as missing. */
         sched_yield();
     }
 }
@@ -144,13 +221,18 @@ static void serve_miss(struct um_filler *self, uintptr_t addr, uint32_t tid)
     um_uffd_wake(um_rt.uffd, page, UM_PAGE);
 }
 
-void um_filler_serve(struct um_filler *self, uintptr_t addr, uint32_t tid)
+void um_filler_serve(struct um_filler *self, uintptr_t addr, uint64_t flags, uint32_t tid)
 {
     um_registry_rdlock(&um_rt.registry);
     const struct um_entry *e = um_registry_find(&um_rt.registry, addr);
     if (e) {
         self->misses = 0;
-        serve_block(self, e, addr);
+        if (flags & UFFD_PAGEFAULT_FLAG_WP) {
+            um_stat_add(&um_stats.wp_faults, 1);
+            serve_write(e, addr);
+        } else {
+            serve_missing(self, e, addr, flags & UFFD_PAGEFAULT_FLAG_WRITE);
+        }
     }
     um_registry_unlock(&um_rt.registry);
     if (!e)

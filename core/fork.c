@@ -1,8 +1,10 @@
 /* fork(): a child inherits the managed ranges but neither the handler threads nor a
  * userfaultfd that serves its address space, so pages not yet filled would read as zeros.
- * Until the child gets handlers of its own, every managed range is handed to the kernel's own
- * mapping of the file in the child, at the same address: the child reads the file's bytes
- * (served, and bounded, by the kernel), and the parent is untouched. */
+ * Until the child gets handlers of its own, the parent writes back what was stored through
+ * shared mappings, and in the child the ranges are handed to the kernel's own mapping of the
+ * file at the same addresses: all of a shared writable range (so the child's stores reach the
+ * file), and of other ranges the pages not present (so the child keeps its copies of the
+ * pages present, private stores included, as with the kernel's copy-on-write). */
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -13,29 +15,73 @@
 #include "os.h"
 #include "runtime.h"
 #include "stats.h"
+#include "writeback.h"
+
+#define PROBE_PAGES 65536 /* mincore() in pieces of 256 MiB */
+
+static void flush_shared(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
+{
+    (void)arg;
+    if (m->shared && (m->prot & PROT_WRITE))
+        um_claim_and_flush(m, lo, hi, UM_FLUSH_RELEASE);
+}
 
 /* Holding the write lock across fork() means no fill is in flight and the registry is
  * consistent when the child copies it. */
-static void before_fork(void) { um_registry_wrlock(&um_rt.registry); }
+static void before_fork(void)
+{
+    um_registry_wrlock(&um_rt.registry);
+    um_registry_for_each(&um_rt.registry, 0, UINTPTR_MAX, flush_shared, NULL);
+}
 
 static void after_fork_parent(void) { um_registry_unlock(&um_rt.registry); }
 
-static void hand_entry_to_kernel(const struct um_entry *e)
+static void map_file(const struct um_mapping *m, uintptr_t lo, uintptr_t hi)
 {
-    const struct um_mapping *m = e->map;
-    uint64_t off = m->file_off + (e->start - m->start);
+    uint64_t off = m->file_off + (lo - m->start);
     int flags = (m->flags & (MAP_SHARED | MAP_PRIVATE)) | MAP_FIXED;
-    if (um_os_mmap((void *)e->start, e->end - e->start, m->prot, flags, m->fd, (off_t)off) ==
-        MAP_FAILED)
-        um_warn("child: cannot map %#lx-%#lx from its file (%m)", (unsigned long)e->start,
-                (unsigned long)e->end);
+    if (um_os_mmap((void *)lo, hi - lo, m->prot, flags, m->fd, (off_t)off) == MAP_FAILED)
+        um_warn("child: cannot map %#lx-%#lx from its file (%m)", (unsigned long)lo,
+                (unsigned long)hi);
+}
+
+/* Map the file over each run of pages of [lo, hi) that are not present. */
+static void map_file_where_missing(const struct um_mapping *m, uintptr_t lo, uintptr_t hi,
+                                   unsigned char *vec)
+{
+    for (uintptr_t at = lo; at < hi;) {
+        size_t pages = (hi - at) / UM_PAGE;
+        if (pages > PROBE_PAGES)
+            pages = PROBE_PAGES;
+        if (mincore((void *)at, pages * UM_PAGE, vec)) {
+            map_file(m, at, at + pages * UM_PAGE);
+        } else {
+            for (size_t i = 0; i < pages;) {
+                size_t j = i;
+                while (j < pages && !(vec[j] & 1))
+                    j++;
+                if (j > i)
+                    map_file(m, at + i * UM_PAGE, at + j * UM_PAGE);
+                i = j + 1;
+            }
+        }
+        at += pages * UM_PAGE;
+    }
 }
 
 static void after_fork_child(void)
 {
     struct um_registry *r = &um_rt.registry;
-    for (size_t i = 0; i < r->count; i++)
-        hand_entry_to_kernel(&r->entries[i]);
+    unsigned char *vec = um_os_alloc(PROBE_PAGES);
+    for (size_t i = 0; i < r->count; i++) {
+        const struct um_entry *e = &r->entries[i];
+        const struct um_mapping *m = e->map;
+        if ((m->shared && (m->prot & PROT_WRITE)) || !vec)
+            map_file(m, e->start, e->end);
+        else
+            map_file_where_missing(m, e->start, e->end, vec);
+    }
+    um_os_free(vec, PROBE_PAGES);
     /* Descriptors are closed after all remapping: entries may share a mapping's. */
     for (size_t i = 0; i < r->count; i++) {
         struct um_mapping *m = r->entries[i].map;
@@ -52,6 +98,7 @@ static void after_fork_child(void)
     /* Everything the child maps from now on goes to the kernel; its summary starts afresh. */
     memset(&um_stats, 0, sizeof um_stats);
     atomic_store(&um_rt.state, UM_OFF);
+    um_registry_unlock(r);
 }
 
 int um_fork_install(void)

@@ -36,14 +36,26 @@ static bool servable_request(int prot, int flags)
                      flags & ~SERVED_FLAGS);
         return false;
     }
-    if (prot != PROT_READ) {
-        /* Writable, executable and PROT_NONE mappings are not served yet. */
+    if (prot != PROT_READ && prot != (PROT_READ | PROT_WRITE)) {
+        /* Executable, write-only and PROT_NONE mappings are not served yet. */
         um_warn_once("mappings with protection %#x are not served by the shim yet; such "
                      "mappings go to the kernel",
                      prot);
         return false;
     }
     return true;
+}
+
+/* Stores are tracked with write-protect faults; without them only read-only mappings can be
+ * served. */
+static bool can_track_stores(int prot)
+{
+    if (um_rt.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+        return true;
+    if (prot & PROT_WRITE)
+        um_warn_once("this kernel's userfaultfd cannot write-protect: writable mappings go to "
+                     "the kernel");
+    return !(prot & PROT_WRITE);
 }
 
 static bool matching_file(int fd, char *path, size_t size, struct stat *st)
@@ -86,7 +98,7 @@ static void name_range(void *addr, size_t len, const char *path)
 /* With the registry write-locked: make the anonymous range, track it, register it. Registering
  * last means no fault reaches a handler before the range is in the registry. */
 static enum um_map_result install(void *addr, size_t len, int prot, int flags, int fd, off_t off,
-                                  const struct stat *st, void **out)
+                                  const struct stat *st, const char *path, void **out)
 {
     if ((flags & MAP_FIXED) && um_forget_locked(addr, len))
         return UM_FAILED;
@@ -104,12 +116,14 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
         um_os_munmap(p, len);
         return UM_PASS;
     }
+    um_mapping_set_path(m, path);
     if (um_registry_insert(&um_rt.registry, m->start, m->end, m)) {
         um_mapping_free(m);
         um_os_munmap(p, len);
         return UM_PASS;
     }
-    if (um_uffd_register_missing(um_rt.uffd, m->start, len)) {
+    m->wp = (um_rt.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP) != 0;
+    if (um_uffd_register(um_rt.uffd, m->start, len, m->wp)) {
         um_warn_once("UFFDIO_REGISTER failed (%m); such mappings go to the kernel");
         um_forget_locked(p, len);
         um_os_munmap(p, len);
@@ -135,13 +149,13 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
         errno = err;
         return UM_FAILED;
     }
-    if (!um_runtime_start()) {
+    if (!um_runtime_start() || !can_track_stores(prot)) {
         um_stat_add(&um_stats.passed, 1);
         return UM_PASS;
     }
     size_t rounded = um_page_up(len);
     um_registry_wrlock(&um_rt.registry);
-    enum um_map_result r = install(addr, rounded, prot, flags, fd, off, &st, out);
+    enum um_map_result r = install(addr, rounded, prot, flags, fd, off, &st, path, out);
     um_registry_unlock(&um_rt.registry);
     if (r == UM_MANAGED) {
         name_range(*out, rounded, path);

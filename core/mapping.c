@@ -1,6 +1,8 @@
 #include "mapping.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "os.h"
@@ -31,9 +33,16 @@ struct um_mapping *um_mapping_new(uintptr_t start, size_t len, uint64_t file_off
     m->fd = fd;
     m->prot = prot;
     m->flags = flags;
+    m->shared = (flags & MAP_TYPE) != MAP_PRIVATE;
+    m->chunk_shift = shift > 18 ? shift - 6 : 12;
     atomic_init(&m->file_size, file_size);
     m->alloc_len = alloc_len;
     return m;
+}
+
+void um_mapping_set_path(struct um_mapping *m, const char *path)
+{
+    snprintf(m->path, sizeof m->path, "%s", path);
 }
 
 void um_mapping_free(struct um_mapping *m)

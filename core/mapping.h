@@ -8,6 +8,7 @@
 #define UM_MAPPING_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,11 @@ struct um_mapping {
     unsigned shift;        /* log2(pagesize) */
     int fd;                /* the mapping's own descriptor of the file */
     int prot, flags;       /* as the application asked */
+    bool shared;           /* MAP_SHARED: stores reach the file */
+    bool wp;               /* registered for write-protect faults: stores are tracked */
+    unsigned chunk_shift;  /* log2 of the dirty-tracking unit: max(4 KiB, pagesize / 64) */
+    _Atomic int wb_error;  /* errno of a write-back that failed, until msync() reports it */
+    char path[192];        /* for messages */
     _Atomic uint64_t file_size; /* last size seen; refreshed when a fill reaches past it */
     unsigned entries;      /* registry entries pointing here (changed under the registry lock) */
     size_t alloc_len;
@@ -30,6 +36,7 @@ struct um_mapping {
 /* Takes ownership of fd. NULL (errno set) on failure. */
 struct um_mapping *um_mapping_new(uintptr_t start, size_t len, uint64_t file_off, size_t pagesize,
                                   int fd, int prot, int flags, uint64_t file_size);
+void um_mapping_set_path(struct um_mapping *m, const char *path);
 void um_mapping_free(struct um_mapping *m);
 
 static inline size_t um_mapping_block(const struct um_mapping *m, uintptr_t addr)

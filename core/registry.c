@@ -49,6 +49,15 @@ bool um_registry_overlaps(const struct um_registry *r, uintptr_t lo, uintptr_t h
     return i < r->count && r->entries[i].start < hi;
 }
 
+void um_registry_for_each(const struct um_registry *r, uintptr_t lo, uintptr_t hi, um_cut_fn fn,
+                          void *ctx)
+{
+    for (size_t i = first_ending_after(r, lo); i < r->count && r->entries[i].start < hi; i++) {
+        const struct um_entry *e = &r->entries[i];
+        fn(e->map, e->start > lo ? e->start : lo, e->end < hi ? e->end : hi, ctx);
+    }
+}
+
 static int reserve(struct um_registry *r, size_t want)
 {
     if (want <= r->capacity)

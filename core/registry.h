@@ -46,6 +46,10 @@ static inline bool um_registry_empty(struct um_registry *r)
 const struct um_entry *um_registry_find(const struct um_registry *r, uintptr_t addr);
 bool um_registry_overlaps(const struct um_registry *r, uintptr_t lo, uintptr_t hi);
 
+/* Call fn for each piece [lo, hi) of a mapping that [lo, hi) overlaps. With a lock held. */
+void um_registry_for_each(const struct um_registry *r, uintptr_t lo, uintptr_t hi, um_cut_fn fn,
+                          void *ctx);
+
 /* With the write lock held. Returns 0, or -1 with errno = ENOMEM. */
 int um_registry_insert(struct um_registry *r, uintptr_t start, uintptr_t end, struct um_mapping *m);
 /* Make room for the one entry a cut may add. Call before an irreversible step whose outcome

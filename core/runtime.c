@@ -3,11 +3,16 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "mapping.h"
+#include "os.h"
 #include "stats.h"
 #include "uffd.h"
+#include "writeback.h"
 
 struct um_runtime um_rt = {.state = UM_OFF, .uffd = -1};
 
@@ -28,7 +33,8 @@ void um_runtime_configure(char *const *env)
 
 static bool open_and_start(void)
 {
-    int fd = um_uffd_open(UFFD_FEATURE_THREAD_ID, &um_rt.features);
+    int fd = um_uffd_open(UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+                          &um_rt.features);
     if (fd < 0) {
         um_warn("userfaultfd is not available to this process (%s); files in UFFDMAP_PATHS "
                 "are mapped by the kernel instead",
@@ -42,6 +48,7 @@ static bool open_and_start(void)
         um_warn("cannot allocate the page cache tables; files are mapped by the kernel instead");
         return false;
     }
+    um_rt.cache.writeback = um_writeback_frame;
     if (um_fork_install()) {
         um_warn("cannot install fork handlers; files are mapped by the kernel instead");
         return false;
@@ -64,8 +71,47 @@ bool um_runtime_start(void)
     return atomic_load(&um_rt.state) == UM_RUNNING;
 }
 
+/* At exit, stores made through shared mappings are written back, and those mappings are handed
+ * to the kernel's own mapping of the file: whatever threads still store after this reaches the
+ * kernel's page cache, and so the file, as without the shim. */
+static void hand_over_at_exit(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
+{
+    (void)arg;
+    if (!m->shared || !(m->prot & PROT_WRITE))
+        return;
+    int err = um_claim_and_flush(m, lo, hi, UM_FLUSH_KEEP_CLAIMED);
+    if (err) {
+        um_error("%s: stores could not be written back at exit: %s", m->path, strerror(err));
+        um_release_claimed(m, lo, hi);
+        return;
+    }
+    uint64_t off = m->file_off + (lo - m->start);
+    if (um_os_mmap((void *)lo, hi - lo, m->prot, MAP_SHARED | MAP_FIXED, m->fd, (off_t)off) ==
+        MAP_FAILED) {
+        um_release_claimed(m, lo, hi);
+        return;
+    }
+    um_drop_claimed(m, lo, hi, lo, hi); /* the pages were replaced: nothing to release */
+    um_uffd_wake(um_rt.uffd, lo, hi - lo);
+}
+
+#define EXIT_LOCK_SECONDS 5
+
 void um_runtime_exit(void)
 {
+    if (atomic_load(&um_rt.state) == UM_RUNNING && !um_registry_empty(&um_rt.registry)) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += EXIT_LOCK_SECONDS;
+        /* Bounded: exit() from a signal handler that interrupted a munmap() of ours must not
+         * hang the process. */
+        if (pthread_rwlock_timedwrlock(&um_rt.registry.lock, &deadline) == 0) {
+            um_registry_for_each(&um_rt.registry, 0, UINTPTR_MAX, hand_over_at_exit, NULL);
+            um_registry_unlock(&um_rt.registry);
+        } else {
+            um_error("could not write back stores at exit: the registry stayed locked");
+        }
+    }
     if (um_rt.cfg.stats)
         um_stats_print(STDERR_FILENO);
 }

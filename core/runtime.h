@@ -55,12 +55,15 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
                           void **out);
 /* munmap() of a range touching managed mappings: true with *result set; false to pass. */
 bool um_unmap(void *addr, size_t len, int *result);
+/* msync() of a range touching managed mappings, after the kernel accepted it: true with
+ * *result set (-1 and errno for a failed write-back); false if nothing managed is touched. */
+bool um_msync(void *addr, size_t len, int flags, int *result);
 /* Before a MAP_FIXED mapping replaces [addr, addr + len): forget managed pages there. */
 void um_forget(void *addr, size_t len);
 int um_forget_locked(void *addr, size_t len); /* registry write lock held; -1 ENOMEM */
 
 /* Serve one page fault (filler.c). */
 struct um_filler;
-void um_filler_serve(struct um_filler *self, uintptr_t addr, uint32_t tid);
+void um_filler_serve(struct um_filler *self, uintptr_t addr, uint64_t flags, uint32_t tid);
 
 #endif

@@ -28,7 +28,8 @@ void um_stats_print(int fd)
     char line[512];
     int n = snprintf(line, sizeof line,
                      "uffdmap: stats: pid=%d prog=%s mappings=%llu passed=%llu faults=%llu fills=%llu "
-                     "pages_filled=%llu bytes_read=%llu evictions=%llu peak_resident=%llu\n",
+                     "pages_filled=%llu bytes_read=%llu evictions=%llu wp_faults=%llu dirtied_pages=%llu "
+                     "writeback_bytes=%llu private_pages=%llu peak_resident=%llu\n",
                      (int)getpid(), program_invocation_short_name,
                      (unsigned long long)get(&um_stats.mappings),
                      (unsigned long long)get(&um_stats.passed),
@@ -37,6 +38,10 @@ void um_stats_print(int fd)
                      (unsigned long long)get(&um_stats.pages_filled),
                      (unsigned long long)get(&um_stats.bytes_read),
                      (unsigned long long)get(&um_stats.evictions),
+                     (unsigned long long)get(&um_stats.wp_faults),
+                     (unsigned long long)get(&um_stats.dirtied_pages),
+                     (unsigned long long)get(&um_stats.writeback_bytes),
+                     (unsigned long long)get(&um_stats.private_pages),
                      (unsigned long long)get(&um_stats.peak_resident));
     if (n > 0) {
         ssize_t ignored = write(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);

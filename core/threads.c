@@ -61,7 +61,7 @@ static void *filler_main(void *arg)
                 continue;
             um_stat_add(&um_stats.faults, 1);
             um_filler_serve(self, (uintptr_t)msgs[i].arg.pagefault.address,
-                            msgs[i].arg.pagefault.feat.ptid);
+                            msgs[i].arg.pagefault.flags, msgs[i].arg.pagefault.feat.ptid);
         }
     }
 }

@@ -57,22 +57,23 @@ int um_uffd_open(uint64_t wanted, uint64_t *features)
     return fd;
 }
 
-int um_uffd_register_missing(int uffd, uintptr_t addr, size_t len)
+int um_uffd_register(int uffd, uintptr_t addr, size_t len, bool wp)
 {
     struct uffdio_register reg = {
         .range = {.start = addr, .len = len},
-        .mode = UFFDIO_REGISTER_MODE_MISSING,
+        .mode = UFFDIO_REGISTER_MODE_MISSING | (wp ? UFFDIO_REGISTER_MODE_WP : 0),
     };
     if (ioctl(uffd, UFFDIO_REGISTER, &reg))
         return -1;
-    if (!(reg.ioctls & (1ULL << _UFFDIO_COPY))) {
+    uint64_t need = (1ULL << _UFFDIO_COPY) | (wp ? 1ULL << _UFFDIO_WRITEPROTECT : 0);
+    if ((reg.ioctls & need) != need) {
         errno = ENOSYS;
         return -1;
     }
     return 0;
 }
 
-size_t um_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len)
+size_t um_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, bool wp)
 {
     size_t done = 0;
     while (done < len) {
@@ -80,7 +81,7 @@ size_t um_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len)
             .dst = dst + done,
             .src = (uintptr_t)src + done,
             .len = len - done,
-            .mode = 0,
+            .mode = wp ? UFFDIO_COPY_MODE_WP : 0,
         };
         if (ioctl(uffd, UFFDIO_COPY, &copy) == 0) {
             done = len;
@@ -98,6 +99,15 @@ size_t um_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len)
         break;
     }
     return done > len ? len : done;
+}
+
+int um_uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect)
+{
+    struct uffdio_writeprotect wp = {
+        .range = {.start = addr, .len = len},
+        .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+    };
+    return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
 }
 
 void um_uffd_wake(int uffd, uintptr_t addr, size_t len)

@@ -6,6 +6,7 @@
 #define UM_UFFD_H
 
 #include <linux/userfaultfd.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,10 +32,14 @@
  * Returns the descriptor, or -1 with errno set (EPERM/EACCES: not permitted here). */
 int um_uffd_open(uint64_t wanted, uint64_t *features);
 
-int um_uffd_register_missing(int uffd, uintptr_t addr, size_t len);
-/* Install len bytes from src at dst and wake waiters. Returns the number of bytes now present
- * from dst on (pages that were already present count), which is less than len on error. */
-size_t um_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len);
+/* Register for missing-page faults, and for write-protect faults too when `wp`. */
+int um_uffd_register(int uffd, uintptr_t addr, size_t len, bool wp);
+/* Install len bytes from src at dst (write-protected when `wp`) and wake waiters. Returns the
+ * number of bytes now present from dst on (pages already present count); less than len on
+ * error. */
+size_t um_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, bool wp);
+/* Write-protect [addr, addr + len), or lift the protection and wake the writers waiting. */
+int um_uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect);
 void um_uffd_wake(int uffd, uintptr_t addr, size_t len);
 
 #endif

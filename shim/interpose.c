@@ -79,7 +79,13 @@ EXPORT int munmap(void *addr, size_t len)
 
 EXPORT int msync(void *addr, size_t len, int flags)
 {
-    /* Managed mappings are read-only for now: nothing is dirty, and the kernel's msync on
-     * their anonymous memory validates arguments and ranges with the same errors. */
-    return um_next_msync(addr, len, flags);
+    /* The kernel's msync on the anonymous memory validates arguments and the range with the
+     * errors it gives for a file mapping, and does nothing else; then the core writes back. */
+    int result = um_next_msync(addr, len, flags);
+    if (result || depth || !um_runtime_active())
+        return result;
+    depth++;
+    um_msync(addr, len, flags, &result);
+    depth--;
+    return result;
 }

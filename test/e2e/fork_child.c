@@ -1,5 +1,7 @@
 /* A forked child that does not exec reads the file's bytes from every managed mapping it
- * inherited, filled or not (never zeros); the parent's mappings stay served by the shim. */
+ * inherited, filled or not (never zeros); it keeps the parent's private stores as its own, and
+ * sees what the parent stored through a shared mapping before the fork. The parent's mappings
+ * stay served by the shim. */
 #include <sys/wait.h>
 
 #include "common.h"
@@ -25,18 +27,48 @@ int main(int argc, char **argv)
     expect_managed(p);
     expect_file_bytes(fd, p, 0, 64 * PAGE); /* some pages filled before the fork */
 
+    /* A private store and a shared store, both before the fork. */
+    uint8_t *priv = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    CHECK(priv != MAP_FAILED, "mmap private: %s", strerror(errno));
+    expect_managed(priv);
+    priv[3 * PAGE + 1] = (uint8_t)(pattern_at(3 * PAGE + 1) + 1);
+    int rw = open(path, O_RDWR);
+    CHECK(rw >= 0, "open O_RDWR");
+    /* Stores through one managed mapping are not yet seen through another managed mapping of
+     * the same file (README, "Status"): the shared store lands on a page no other mapping has
+     * filled. */
+    uint8_t *shared = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 96 * PAGE);
+    CHECK(shared != MAP_FAILED, "mmap shared: %s", strerror(errno));
+    expect_managed(shared);
+    shared[4 * PAGE + 2] = 0x5a; /* file offset 100 pages + 2 */
+
     pid_t child = fork();
     CHECK(child >= 0, "fork");
     if (child == 0) {
-        CHECK(file_backed(p), "child's mapping is not the file: %s", maps_line(p));
-        expect_file_bytes(fd, p, 0, size);
+        const uint8_t *unfilled = p + size - PAGE;
+        CHECK(file_backed(unfilled), "child's unfilled page is not the file: %s",
+              maps_line(unfilled));
+        /* The file as the parent left it: its shared store included. */
+        CHECK(shared[4 * PAGE + 2] == 0x5a, "child does not see the parent's shared store");
+        CHECK(file_backed(shared), "child's shared mapping is not the file");
+        uint8_t b;
+        CHECK(pread(fd, &b, 1, 100 * PAGE + 2) == 1 && b == 0x5a, "shared store not in the file");
+        CHECK(p[100 * PAGE + 2] == 0x5a, "child's unfilled private page misses the store");
+        expect_file_bytes(fd, p + 64 * PAGE, 64 * PAGE, size - 64 * PAGE);
+        CHECK(priv[3 * PAGE + 1] == (uint8_t)(pattern_at(3 * PAGE + 1) + 1),
+              "child lost the parent's private store");
+        expect_file_bytes(fd, priv + 4 * PAGE, 4 * PAGE, 12 * PAGE);
         _exit(0);
     }
     int status;
     CHECK(waitpid(child, &status, 0) == child, "waitpid");
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed (status %#x)", status);
     expect_managed(p);
-    expect_file_bytes(fd, p, 0, size);
+    expect_file_bytes(fd, p + 64 * PAGE, 64 * PAGE, size - 64 * PAGE);
+    CHECK(priv[3 * PAGE + 1] == (uint8_t)(pattern_at(3 * PAGE + 1) + 1), "parent lost its store");
+    munmap(priv, 16 * PAGE);
+    munmap(shared, 16 * PAGE);
+    close(rw);
     munmap((void *)p, size);
     unlink(path);
     printf("fork_child: the child read the file's bytes; the parent still managed\n");
