@@ -6,6 +6,7 @@
  * file), and of other ranges the pages not present (so the child keeps its copies of the
  * pages present, private stores included, as with the kernel's copy-on-write). */
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -69,6 +70,13 @@ static void map_file_where_missing(const struct um_mapping *m, uintptr_t lo, uin
     }
 }
 
+static void forget_entry(const struct um_entry *e)
+{
+    struct um_mapping *m = e->map;
+    if (--m->entries == 0)
+        um_mapping_free(m);
+}
+
 static void after_fork_child(void)
 {
     struct um_registry *r = &um_rt.registry;
@@ -82,26 +90,27 @@ static void after_fork_child(void)
             map_file_where_missing(m, e->start, e->end, vec);
     }
     um_os_free(vec, PROBE_PAGES);
-    /* Descriptors are closed after all remapping: entries may share a mapping's. */
-    for (size_t i = 0; i < r->count; i++) {
-        struct um_mapping *m = r->entries[i].map;
-        if (m->fd >= 0) {
-            close(m->fd);
-            m->fd = -1;
-        }
-    }
+    /* The inherited ranges now belong to the kernel; the mappings' descriptors are closed. */
+    for (size_t i = 0; i < r->count; i++)
+        forget_entry(&r->entries[i]);
+    r->count = 0;
+    atomic_store(&r->published_count, 0);
+    um_registry_init_lock(r);
     if (um_rt.uffd >= 0)
         close(um_rt.uffd);
     um_rt.uffd = -1;
-    r->count = 0;
-    atomic_store(&r->published_count, 0);
-    /* Everything the child maps from now on goes to the kernel; its summary starts afresh. */
+    /* The child's own mappings are managed afresh: a new userfaultfd, cache and threads at its
+     * first matching mmap(). Its summary counts only its own work. */
     memset(&um_stats, 0, sizeof um_stats);
-    atomic_store(&um_rt.state, UM_OFF);
-    um_registry_unlock(r);
+    um_runtime_reset_after_fork();
 }
 
 int um_fork_install(void)
 {
+    /* Once per process image: a child that starts afresh inherits the handlers. */
+    static bool installed;
+    if (installed)
+        return 0;
+    installed = true;
     return pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }

@@ -9,6 +9,12 @@
 int um_registry_init(struct um_registry *r)
 {
     memset(r, 0, sizeof *r);
+    return um_registry_init_lock(r);
+}
+
+int um_registry_init_lock(struct um_registry *r)
+{
+    memset(&r->lock, 0, sizeof r->lock);
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);

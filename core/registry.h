@@ -33,6 +33,8 @@ typedef void (*um_cut_fn)(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void
 typedef void (*um_orphan_fn)(struct um_mapping *m, void *ctx);
 
 int um_registry_init(struct um_registry *r);
+/* A fresh lock (in a fork() child, where the inherited one records the parent's thread). */
+int um_registry_init_lock(struct um_registry *r);
 void um_registry_rdlock(struct um_registry *r);
 void um_registry_wrlock(struct um_registry *r);
 void um_registry_unlock(struct um_registry *r);

@@ -60,6 +60,13 @@ static bool open_and_start(void)
     return true;
 }
 
+void um_runtime_reset_after_fork(void)
+{
+    /* Another parent thread may have held it at fork(); nothing else runs in the child yet. */
+    pthread_mutex_init(&start_lock, NULL);
+    atomic_store(&um_rt.state, UM_IDLE);
+}
+
 bool um_runtime_start(void)
 {
     if (atomic_load(&um_rt.state) == UM_RUNNING)

@@ -35,6 +35,8 @@ void um_runtime_configure(char *const *env);
 /* Open userfaultfd and start threads; false if that is impossible (then UM_UNAVAILABLE). */
 bool um_runtime_start(void);
 void um_runtime_exit(void);
+/* In a fork() child, after the inherited ranges were handed to the kernel (fork.c). */
+void um_runtime_reset_after_fork(void);
 
 static inline bool um_runtime_active(void)
 {

@@ -58,6 +58,11 @@ int main(int argc, char **argv)
         CHECK(priv[3 * PAGE + 1] == (uint8_t)(pattern_at(3 * PAGE + 1) + 1),
               "child lost the parent's private store");
         expect_file_bytes(fd, priv + 4 * PAGE, 4 * PAGE, 12 * PAGE);
+        /* The child's own new mappings are served by the shim (its own threads). */
+        const uint8_t *fresh = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+        CHECK(fresh != MAP_FAILED, "child mmap");
+        expect_managed(fresh);
+        expect_file_bytes(fd, fresh + 64 * PAGE, 64 * PAGE, size - 64 * PAGE);
         _exit(0);
     }
     int status;
