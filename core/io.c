@@ -27,7 +27,7 @@ size_t um_io_read(int fd, _Atomic uint64_t *size_cache, void *buf, size_t want, 
     size_t avail = size > off ? (size - off < want ? (size_t)(size - off) : want) : 0;
     size_t got = 0;
     while (got < avail) {
-        ssize_t n = pread(fd, (char *)buf + got, avail - got, (off_t)(off + got));
+        ssize_t n = um_os_pread(fd, (char *)buf + got, avail - got, (off_t)(off + got));
         if (n > 0)
             got += (size_t)n;
         else if (n == 0 || errno != EINTR)

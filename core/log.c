@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "os.h"
+
 static _Atomic int log_level = UM_LOG_WARN;
 
 void um_log_set_level(enum um_log_level level) { atomic_store(&log_level, (int)level); }
@@ -20,7 +22,7 @@ static void emit(const char *fmt, va_list ap)
     if (len > sizeof line - 2)
         len = sizeof line - 2;
     line[len++] = '\n';
-    ssize_t ignored = write(STDERR_FILENO, line, len);
+    ssize_t ignored = um_os_write(STDERR_FILENO, line, len);
     (void)ignored;
     errno = saved;
 }

@@ -117,6 +117,8 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
         return UM_PASS;
     }
     um_mapping_set_path(m, path);
+    m->dev = st->st_dev;
+    m->ino = st->st_ino;
     if (um_registry_insert(&um_rt.registry, m->start, m->end, m)) {
         um_mapping_free(m);
         um_os_munmap(p, len);

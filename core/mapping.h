@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct um_mapping {
     uintptr_t start, end;  /* the range as first mapped */
@@ -25,6 +26,8 @@ struct um_mapping {
     bool wp;               /* registered for write-protect faults: stores are tracked */
     unsigned chunk_shift;  /* log2 of the dirty-tracking unit: max(4 KiB, pagesize / 64) */
     _Atomic int wb_error;  /* errno of a write-back that failed, until msync() reports it */
+    dev_t dev;             /* the file's identity: other descriptors of it are found by these */
+    ino_t ino;
     char path[192];        /* for messages */
     _Atomic uint64_t file_size; /* last size seen; refreshed when a fill reaches past it */
     unsigned entries;      /* registry entries pointing here (changed under the registry lock) */

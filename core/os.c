@@ -23,6 +23,26 @@ int um_os_madvise(void *addr, size_t len, int advice)
     return (int)syscall(SYS_madvise, addr, len, advice);
 }
 
+ssize_t um_os_pread(int fd, void *buf, size_t len, off_t off)
+{
+    return syscall(SYS_pread64, fd, buf, len, off);
+}
+
+ssize_t um_os_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+    return syscall(SYS_pwrite64, fd, buf, len, off);
+}
+
+ssize_t um_os_read(int fd, void *buf, size_t len)
+{
+    return syscall(SYS_read, fd, buf, len);
+}
+
+ssize_t um_os_write(int fd, const void *buf, size_t len)
+{
+    return syscall(SYS_write, fd, buf, len);
+}
+
 /* The core's own memory lives in an address zone of its own, far below where the kernel
  * places mappings top-down. Were it placed by the kernel, a table could land in a hole the
  * application punched in one of its mappings, and the application's later munmap() of the

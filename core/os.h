@@ -15,6 +15,12 @@ void *um_os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 int um_os_munmap(void *addr, size_t len);
 int um_os_madvise(void *addr, size_t len, int advice);
 
+/* File I/O by system call: the shim interposes the libc functions of the same names. */
+ssize_t um_os_pread(int fd, void *buf, size_t len, off_t off);
+ssize_t um_os_pwrite(int fd, const void *buf, size_t len, off_t off);
+ssize_t um_os_read(int fd, void *buf, size_t len);
+ssize_t um_os_write(int fd, const void *buf, size_t len);
+
 /* Zeroed, lazily backed memory for the core's own tables; NULL on failure. */
 void *um_os_alloc(size_t len);
 void um_os_free(void *p, size_t len);

@@ -57,6 +57,13 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
                           void **out);
 /* munmap() of a range touching managed mappings: true with *result set; false to pass. */
 bool um_unmap(void *addr, size_t len, int *result);
+/* Whether the file fstat() described is mapped by the shim (coherence.c). */
+struct stat;
+bool um_file_managed(const struct stat *st);
+/* Before a read (invalidate false) or around a write or size change (invalidate true) of
+ * bytes [off, off + len) of that file: keep its managed mappings coherent with it. */
+void um_file_sync(const struct stat *st, uint64_t off, uint64_t len, bool invalidate);
+
 /* msync() of a range touching managed mappings, after the kernel accepted it: true with
  * *result set (-1 and errno for a failed write-back); false if nothing managed is touched. */
 bool um_msync(void *addr, size_t len, int flags, int *result);

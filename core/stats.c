@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "os.h"
+
 struct um_stats um_stats;
 
 void um_stat_peak(uint64_t resident)
@@ -44,7 +46,7 @@ void um_stats_print(int fd)
                      (unsigned long long)get(&um_stats.private_pages),
                      (unsigned long long)get(&um_stats.peak_resident));
     if (n > 0) {
-        ssize_t ignored = write(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        ssize_t ignored = um_os_write(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
         (void)ignored;
     }
 }

@@ -47,7 +47,7 @@ static void *filler_main(void *arg)
     struct uffd_msg msgs[EVENTS_PER_READ];
     pin_to_cpu(self->index);
     for (;;) {
-        ssize_t n = read(um_rt.uffd, msgs, sizeof msgs);
+        ssize_t n = um_os_read(um_rt.uffd, msgs, sizeof msgs);
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;

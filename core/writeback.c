@@ -29,7 +29,7 @@ static int write_range(struct um_mapping *m, uintptr_t lo, uintptr_t hi)
         len = (size_t)((uint64_t)st.st_size - off);
     size_t done = 0;
     while (done < len) {
-        ssize_t n = pwrite(m->fd, (const char *)lo + done, len - done, (off_t)(off + done));
+        ssize_t n = um_os_pwrite(m->fd, (const char *)lo + done, len - done, (off_t)(off + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)

@@ -1,8 +1,8 @@
 /* The interposed functions: the only symbols libuffdmap.so exports.
  *
  * Each one is a thin gate: anonymous mappings and calls that touch nothing managed go straight
- * on to libc; the rest is the core's business. A per-thread depth counter sends re-entrant
- * calls (the core calling libc, which calls an allocator, which calls mmap) straight on too. */
+ * on to libc; the rest is the core's business. A per-thread um_shim_depth counter sends re-entrant
+ * calls (see shim.h) straight on too. */
 /* Meson builds with _FILE_OFFSET_BITS=64, under which <sys/mman.h> renames mmap to mmap64;
  * off_t is 64 bits on the targets we build for either way, and both names are defined here. */
 #undef _FILE_OFFSET_BITS
@@ -11,10 +11,11 @@
 
 #include "../core/runtime.h"
 #include "next.h"
+#include "shim.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
-static _Thread_local int depth __attribute__((tls_model("initial-exec")));
+_Thread_local int um_shim_depth __attribute__((tls_model("initial-exec")));
 
 extern char **environ;
 
@@ -47,9 +48,9 @@ static void *map_file(void *addr, size_t len, int prot, int flags, int fd, off_t
 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    if (depth || !um_runtime_active())
+    if (um_shim_depth || !um_runtime_active())
         return um_next_mmap(addr, len, prot, flags, fd, off);
-    depth++;
+    um_shim_depth++;
     void *p;
     if (!(flags & MAP_ANONYMOUS) && fd >= 0) {
         p = map_file(addr, len, prot, flags, fd, off);
@@ -58,7 +59,7 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
             um_forget(addr, len);
         p = um_next_mmap(addr, len, prot, flags, fd, off);
     }
-    depth--;
+    um_shim_depth--;
     return p;
 }
 
@@ -67,13 +68,13 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
 
 EXPORT int munmap(void *addr, size_t len)
 {
-    if (depth || !um_runtime_active())
+    if (um_shim_depth || !um_runtime_active())
         return um_next_munmap(addr, len);
-    depth++;
+    um_shim_depth++;
     int result;
     if (!um_unmap(addr, len, &result))
         result = um_next_munmap(addr, len);
-    depth--;
+    um_shim_depth--;
     return result;
 }
 
@@ -82,10 +83,10 @@ EXPORT int msync(void *addr, size_t len, int flags)
     /* The kernel's msync on the anonymous memory validates arguments and the range with the
      * errors it gives for a file mapping, and does nothing else; then the core writes back. */
     int result = um_next_msync(addr, len, flags);
-    if (result || depth || !um_runtime_active())
+    if (result || um_shim_depth || !um_runtime_active())
         return result;
-    depth++;
+    um_shim_depth++;
     um_msync(addr, len, flags, &result);
-    depth--;
+    um_shim_depth--;
     return result;
 }

@@ -2,40 +2,60 @@
 
 #include <dlfcn.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-typedef void *mmap_fn(void *, size_t, int, int, int, off_t);
-typedef int munmap_fn(void *, size_t);
-typedef int msync_fn(void *, size_t, int);
+/* Each next function: the definition after ours in the lookup order, resolved once at load,
+ * or the system call itself before that (or if there is none). */
+#define NEXT(ret, name, params, args, sysargs)                   \
+    typedef ret name##_fn params;                                \
+    static name##_fn *next_##name;                               \
+    ret um_next_##name params                                    \
+    {                                                            \
+        if (next_##name)                                         \
+            return next_##name args;                             \
+        return (ret)syscall sysargs;                             \
+    }
 
-static mmap_fn *next_mmap;
-static munmap_fn *next_munmap;
-static msync_fn *next_msync;
+NEXT(void *, mmap, (void *addr, size_t len, int prot, int flags, int fd, off_t off),
+     (addr, len, prot, flags, fd, off), (SYS_mmap, addr, len, prot, flags, fd, off))
+NEXT(int, munmap, (void *addr, size_t len), (addr, len), (SYS_munmap, addr, len))
+NEXT(int, msync, (void *addr, size_t len, int flags), (addr, len, flags),
+     (SYS_msync, addr, len, flags))
+NEXT(ssize_t, read, (int fd, void *buf, size_t len), (fd, buf, len), (SYS_read, fd, buf, len))
+NEXT(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len),
+     (SYS_write, fd, buf, len))
+NEXT(ssize_t, pread, (int fd, void *buf, size_t len, off_t off), (fd, buf, len, off),
+     (SYS_pread64, fd, buf, len, off))
+NEXT(ssize_t, pwrite, (int fd, const void *buf, size_t len, off_t off), (fd, buf, len, off),
+     (SYS_pwrite64, fd, buf, len, off))
+NEXT(ssize_t, readv, (int fd, const struct iovec *iov, int n), (fd, iov, n),
+     (SYS_readv, fd, iov, n))
+NEXT(ssize_t, writev, (int fd, const struct iovec *iov, int n), (fd, iov, n),
+     (SYS_writev, fd, iov, n))
+NEXT(ssize_t, preadv, (int fd, const struct iovec *iov, int n, off_t off), (fd, iov, n, off),
+     (SYS_preadv, fd, iov, n, off, 0))
+NEXT(ssize_t, pwritev, (int fd, const struct iovec *iov, int n, off_t off), (fd, iov, n, off),
+     (SYS_pwritev, fd, iov, n, off, 0))
+NEXT(int, ftruncate, (int fd, off_t len), (fd, len), (SYS_ftruncate, fd, len))
+NEXT(int, fallocate, (int fd, int mode, off_t off, off_t len), (fd, mode, off, len),
+     (SYS_fallocate, fd, mode, off, len))
+
+#define RESOLVE(name) next_##name = (name##_fn *)dlsym(RTLD_NEXT, #name)
 
 void um_next_resolve(void)
 {
-    next_mmap = (mmap_fn *)dlsym(RTLD_NEXT, "mmap");
-    next_munmap = (munmap_fn *)dlsym(RTLD_NEXT, "munmap");
-    next_msync = (msync_fn *)dlsym(RTLD_NEXT, "msync");
-}
-
-void *um_next_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-    if (next_mmap)
-        return next_mmap(addr, len, prot, flags, fd, off);
-    return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-}
-
-int um_next_munmap(void *addr, size_t len)
-{
-    if (next_munmap)
-        return next_munmap(addr, len);
-    return (int)syscall(SYS_munmap, addr, len);
-}
-
-int um_next_msync(void *addr, size_t len, int flags)
-{
-    if (next_msync)
-        return next_msync(addr, len, flags);
-    return (int)syscall(SYS_msync, addr, len, flags);
+    RESOLVE(mmap);
+    RESOLVE(munmap);
+    RESOLVE(msync);
+    RESOLVE(read);
+    RESOLVE(write);
+    RESOLVE(pread);
+    RESOLVE(pwrite);
+    RESOLVE(readv);
+    RESOLVE(writev);
+    RESOLVE(preadv);
+    RESOLVE(pwritev);
+    RESOLVE(ftruncate);
+    RESOLVE(fallocate);
 }

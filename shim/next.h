@@ -11,4 +11,16 @@ void *um_next_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t of
 int um_next_munmap(void *addr, size_t len);
 int um_next_msync(void *addr, size_t len, int flags);
 
+struct iovec;
+ssize_t um_next_read(int fd, void *buf, size_t len);
+ssize_t um_next_write(int fd, const void *buf, size_t len);
+ssize_t um_next_pread(int fd, void *buf, size_t len, off_t off);
+ssize_t um_next_pwrite(int fd, const void *buf, size_t len, off_t off);
+ssize_t um_next_readv(int fd, const struct iovec *iov, int n);
+ssize_t um_next_writev(int fd, const struct iovec *iov, int n);
+ssize_t um_next_preadv(int fd, const struct iovec *iov, int n, off_t off);
+ssize_t um_next_pwritev(int fd, const struct iovec *iov, int n, off_t off);
+int um_next_ftruncate(int fd, off_t len);
+int um_next_fallocate(int fd, int mode, off_t off, off_t len);
+
 #endif

@@ -1,0 +1,201 @@
+/* The read/write family, interposed so that file I/O and managed mappings of the same file see
+ * each other's bytes (core/coherence.c). With nothing managed, each call costs a load and a
+ * branch; with managed mappings, an fstat() on top for descriptors that are not regular files.
+ *
+ * Meson builds with _FILE_OFFSET_BITS=64; off_t is 64 bits here either way, and the *64 names
+ * are defined as aliases. */
+#undef _FILE_OFFSET_BITS
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "../core/runtime.h"
+#include "next.h"
+#include "shim.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* The identity of fd if it is a file the shim maps, in *st; false for everything else. */
+static bool managed_file(int fd, struct stat *st)
+{
+    if (um_shim_depth || !um_runtime_active() || um_registry_empty(&um_rt.registry))
+        return false;
+    um_shim_depth++;
+    bool managed = fstat(fd, st) == 0 && um_file_managed(st);
+    um_shim_depth--;
+    return managed;
+}
+
+static size_t iov_bytes(const struct iovec *iov, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n && iov; i++)
+        total += iov[i].iov_len;
+    return total;
+}
+
+/* Where a read or write without an offset happens: the file position, or the end for
+ * O_APPEND writes. Neither lookup moves the position. */
+static off_t position(int fd, const struct stat *st, bool write)
+{
+    if (write && (fcntl(fd, F_GETFL) & O_APPEND))
+        return st->st_size;
+    return lseek(fd, 0, SEEK_CUR);
+}
+
+static void sync_range(const struct stat *st, off_t off, uint64_t len, bool write)
+{
+    if (off < 0)
+        return;
+    um_shim_depth++;
+    um_file_sync(st, (uint64_t)off, len, write);
+    um_shim_depth--;
+}
+
+static void after_write(const struct stat *st, off_t off, ssize_t done)
+{
+    if (done > 0)
+        sync_range(st, off, (uint64_t)done, true);
+}
+
+EXPORT ssize_t pread(int fd, void *buf, size_t len, off_t off)
+{
+    struct stat st;
+    if (managed_file(fd, &st))
+        sync_range(&st, off, len, false);
+    return um_next_pread(fd, buf, len, off);
+}
+
+EXPORT ssize_t pread64(int fd, void *buf, size_t len, off_t off) __attribute__((alias("pread")));
+
+EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+    struct stat st;
+    if (managed_file(fd, &st))
+        sync_range(&st, position(fd, &st, false), len, false);
+    return um_next_read(fd, buf, len);
+}
+
+EXPORT ssize_t preadv(int fd, const struct iovec *iov, int n, off_t off)
+{
+    struct stat st;
+    if (managed_file(fd, &st))
+        sync_range(&st, off, iov_bytes(iov, n), false);
+    return um_next_preadv(fd, iov, n, off);
+}
+
+EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int n, off_t off)
+    __attribute__((alias("preadv")));
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+    struct stat st;
+    if (managed_file(fd, &st))
+        sync_range(&st, position(fd, &st, false), iov_bytes(iov, n), false);
+    return um_next_readv(fd, iov, n);
+}
+
+EXPORT ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+    struct stat st;
+    if (!managed_file(fd, &st))
+        return um_next_pwrite(fd, buf, len, off);
+    sync_range(&st, off, len, true);
+    ssize_t done = um_next_pwrite(fd, buf, len, off);
+    after_write(&st, off, done);
+    return done;
+}
+
+EXPORT ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off)
+    __attribute__((alias("pwrite")));
+
+EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+    struct stat st;
+    if (!managed_file(fd, &st))
+        return um_next_write(fd, buf, len);
+    off_t off = position(fd, &st, true);
+    sync_range(&st, off, len, true);
+    ssize_t done = um_next_write(fd, buf, len);
+    after_write(&st, off, done);
+    return done;
+}
+
+EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int n, off_t off)
+{
+    struct stat st;
+    if (!managed_file(fd, &st))
+        return um_next_pwritev(fd, iov, n, off);
+    sync_range(&st, off, iov_bytes(iov, n), true);
+    ssize_t done = um_next_pwritev(fd, iov, n, off);
+    after_write(&st, off, done);
+    return done;
+}
+
+EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off)
+    __attribute__((alias("pwritev")));
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+    struct stat st;
+    if (!managed_file(fd, &st))
+        return um_next_writev(fd, iov, n);
+    off_t off = position(fd, &st, true);
+    sync_range(&st, off, iov_bytes(iov, n), true);
+    ssize_t done = um_next_writev(fd, iov, n);
+    after_write(&st, off, done);
+    return done;
+}
+
+/* A size change: everything from the lower of the old and new ends on may change. */
+static int resize(int fd, off_t from, int (*call)(void *), void *arg)
+{
+    struct stat st;
+    if (!managed_file(fd, &st))
+        return call(arg);
+    off_t lo = st.st_size < from ? st.st_size : from;
+    sync_range(&st, lo, UINT64_MAX - (uint64_t)lo, true);
+    int rc = call(arg);
+    if (rc == 0)
+        sync_range(&st, lo, UINT64_MAX - (uint64_t)lo, true);
+    return rc;
+}
+
+struct truncate_args {
+    int fd;
+    off_t len;
+};
+
+static int call_ftruncate(void *arg)
+{
+    struct truncate_args *a = arg;
+    return um_next_ftruncate(a->fd, a->len);
+}
+
+EXPORT int ftruncate(int fd, off_t len)
+{
+    struct truncate_args a = {fd, len};
+    return resize(fd, len, call_ftruncate, &a);
+}
+
+EXPORT int ftruncate64(int fd, off_t len) __attribute__((alias("ftruncate")));
+
+struct fallocate_args {
+    int fd, mode;
+    off_t off, len;
+};
+
+static int call_fallocate(void *arg)
+{
+    struct fallocate_args *a = arg;
+    return um_next_fallocate(a->fd, a->mode, a->off, a->len);
+}
+
+EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
+{
+    struct fallocate_args a = {fd, mode, off, len};
+    return resize(fd, off, call_fallocate, &a);
+}
+
+EXPORT int fallocate64(int fd, int mode, off_t off, off_t len) __attribute__((alias("fallocate")));
