@@ -102,6 +102,8 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
 {
     if ((flags & MAP_FIXED) && um_forget_locked(addr, len))
         return UM_FAILED;
+    if (um_share_with_kernel(st, prot, flags, path))
+        return UM_PASS;
     int anon_flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (flags & KEPT_FLAGS);
     void *p = um_os_mmap(addr, len, prot, anon_flags, -1, 0);
     if (p == MAP_FAILED)

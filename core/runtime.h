@@ -57,8 +57,13 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
                           void **out);
 /* munmap() of a range touching managed mappings: true with *result set; false to pass. */
 bool um_unmap(void *addr, size_t len, int *result);
-/* Whether the file fstat() described is mapped by the shim (coherence.c). */
 struct stat;
+/* Registry write lock held: if a new mapping of this file could not stay coherent with the
+ * managed ones, hand those to the kernel and return true: the new one goes there too
+ * (sharing.c). */
+bool um_share_with_kernel(const struct stat *st, int prot, int flags, const char *path);
+
+/* Whether the file fstat() described is mapped by the shim (coherence.c). */
 bool um_file_managed(const struct stat *st);
 /* Before a read (invalidate false) or around a write or size change (invalidate true) of
  * bytes [off, off + len) of that file: keep its managed mappings coherent with it. */

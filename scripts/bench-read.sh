@@ -1,5 +1,6 @@
 #!/bin/sh
-# Read-path benchmark: kernel mmap against the preload on the same file, same run.
+# Paging benchmark: kernel mmap against the preload on the same file, same run: sequential and
+# random reads, and random read-modify-write through a shared writable mapping (with msync).
 #   scripts/bench-read.sh [SIZE_MIB [BUFSIZE]]       (defaults: 1024 MiB file, 256M budget)
 # Prints per configuration the time per 4 KiB page touched and MB/s, with the ratio to kernel
 # mmap. "warm" runs read a file already in the page cache; "cold" runs (root only) drop the
@@ -35,7 +36,7 @@ printf '%-22s %-5s %-5s %12s %9s %10s\n' config cache mode us/page MB/s vs-kerne
 temps=warm
 $can_drop && temps="warm cold"
 for temp in $temps; do
-    for mode in seq rand; do
+    for mode in seq rand rmw; do
         base=$(run kernel "$temp" "$mode" UFFDMAP_UNUSED=1)
         kus=$(echo "$base" | cut -d' ' -f4)
         echo "$base" | awk -v k="$kus" '{printf "%-22s %-5s %-5s %12.3f %9.0f %9.2fx\n", $1, $2, $3, $4, $5, k / $4}'

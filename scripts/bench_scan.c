@@ -1,5 +1,6 @@
-/* bench-scan FILE seq|rand [PAGES]: map FILE read-only and touch one byte of each 4 KiB page,
- * in file order or in a random order (PAGES of them; default all). Prints the time per page
+/* bench-scan FILE seq|rand|rmw [PAGES]: map FILE and touch one byte of each 4 KiB page, in
+ * file order (seq) or in a random order (PAGES of them; default all); rmw maps it shared and
+ * writable and increments the byte (random read-modify-write), then msync()s. Prints the time per page
  * touched, the throughput over the bytes mapped, and a checksum so that runs can be compared.
  * Run it with and without the preload (scripts/bench-read.sh does) for the ratio. */
 #include <errno.h>
@@ -31,11 +32,12 @@ static uint64_t next(uint64_t *s)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || (strcmp(argv[2], "seq") && strcmp(argv[2], "rand"))) {
-        fprintf(stderr, "usage: %s FILE seq|rand [PAGES]\n", argv[0]);
+    if (argc < 3 || (strcmp(argv[2], "seq") && strcmp(argv[2], "rand") && strcmp(argv[2], "rmw"))) {
+        fprintf(stderr, "usage: %s FILE seq|rand|rmw [PAGES]\n", argv[0]);
         return 2;
     }
-    int fd = open(argv[1], O_RDONLY);
+    bool rmw = !strcmp(argv[2], "rmw");
+    int fd = open(argv[1], rmw ? O_RDWR : O_RDONLY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st)) {
         fprintf(stderr, "%s: %s\n", argv[1], strerror(errno));
@@ -43,18 +45,23 @@ int main(int argc, char **argv)
     }
     size_t size = (size_t)st.st_size, npages = size / 4096;
     size_t touches = argc > 3 ? strtoul(argv[3], NULL, 10) : npages;
-    const volatile uint8_t *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    volatile uint8_t *p = mmap(NULL, size, PROT_READ | (rmw ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         perror("mmap");
         return 1;
     }
-    bool random = !strcmp(argv[2], "rand");
+    bool random = strcmp(argv[2], "seq") != 0;
     uint64_t seed = 0x2545F4914F6CDD1DULL, sum = 0;
     double t0 = now();
     for (size_t i = 0; i < touches; i++) {
         size_t page = random ? next(&seed) % npages : i % npages;
-        sum += p[page * 4096 + (page % 4093)];
+        size_t at = page * 4096 + (page % 4093);
+        sum += p[at];
+        if (rmw)
+            p[at] = (uint8_t)(p[at] + 1);
     }
+    if (rmw)
+        msync((void *)p, size, MS_SYNC);
     double dt = now() - t0;
     printf("mode=%s pages=%zu us_per_page=%.3f MBps=%.0f checksum=%llu\n", argv[2], touches,
            dt * 1e6 / (double)touches, (double)touches * 4096 / dt / 1e6,
