@@ -57,6 +57,9 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
                           void **out);
 /* munmap() of a range touching managed mappings: true with *result set; false to pass. */
 bool um_unmap(void *addr, size_t len, int *result);
+/* Registry write lock held: hand [lo, hi) to the kernel's mapping of the file (handover.c). */
+void um_handover_locked(uintptr_t lo, uintptr_t hi);
+
 struct stat;
 /* Registry write lock held: if a new mapping of this file could not stay coherent with the
  * managed ones, hand those to the kernel and return true: the new one goes there too
@@ -72,6 +75,14 @@ void um_file_sync(const struct stat *st, uint64_t off, uint64_t len, bool invali
 /* msync() of a range touching managed mappings, after the kernel accepted it: true with
  * *result set (-1 and errno for a failed write-back); false if nothing managed is touched. */
 bool um_msync(void *addr, size_t len, int flags, int *result);
+/* madvise() touching managed ranges (advise.c): true with *result set when the shim handled
+ * it; false to pass it on. */
+bool um_madvise(void *addr, size_t len, int advice, int *result);
+/* Before mprotect(): 0, or the errno the kernel would give (EACCES). Writes back stores when
+ * write access is taken away. */
+int um_mprotect_prepare(void *addr, size_t len, int prot);
+/* Before mremap() of [addr, addr + len): hand managed parts to the kernel. */
+void um_mremap_prepare(void *addr, size_t len);
 /* Before a MAP_FIXED mapping replaces [addr, addr + len): forget managed pages there. */
 void um_forget(void *addr, size_t len);
 int um_forget_locked(void *addr, size_t len); /* registry write lock held; -1 ENOMEM */

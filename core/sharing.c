@@ -10,10 +10,7 @@
 
 #include "log.h"
 #include "mapping.h"
-#include "os.h"
 #include "runtime.h"
-#include "uffd.h"
-#include "writeback.h"
 
 struct same_file {
     dev_t dev;
@@ -52,20 +49,6 @@ static void find_one(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg
     }
 }
 
-static void hand_over(uintptr_t lo, uintptr_t hi)
-{
-    const struct um_entry *e = um_registry_find(&um_rt.registry, lo);
-    struct um_mapping *m = e->map;
-    um_claim_and_flush(m, lo, hi, UM_FLUSH_KEEP_CLAIMED);
-    uint64_t off = m->file_off + (lo - m->start);
-    int flags = (m->flags & (MAP_SHARED | MAP_PRIVATE)) | MAP_FIXED;
-    if (um_os_mmap((void *)lo, hi - lo, m->prot, flags, m->fd, (off_t)off) == MAP_FAILED)
-        um_warn("cannot hand %s to the kernel (%m)", m->path);
-    /* um_forget_locked drops the claimed frames (keeping no pages: they were replaced) and
-     * the registry entry; waiting stores retry on the kernel's mapping. */
-    um_forget_locked((void *)lo, hi - lo);
-}
-
 bool um_share_with_kernel(const struct stat *st, int prot, int flags, const char *path)
 {
     struct same_file q = {.dev = st->st_dev, .ino = st->st_ino};
@@ -80,6 +63,6 @@ bool um_share_with_kernel(const struct stat *st, int prot, int flags, const char
         um_registry_for_each(&um_rt.registry, 0, UINTPTR_MAX, find_one, &h);
         if (!h.hi)
             return true;
-        hand_over(h.lo, h.hi);
+        um_handover_locked(h.lo, h.hi);
     }
 }

@@ -7,6 +7,7 @@
  * off_t is 64 bits on the targets we build for either way, and both names are defined here. */
 #undef _FILE_OFFSET_BITS
 #include <errno.h>
+#include <stdarg.h>
 #include <sys/mman.h>
 
 #include "../core/runtime.h"
@@ -89,4 +90,49 @@ EXPORT int msync(void *addr, size_t len, int flags)
     um_msync(addr, len, flags, &result);
     um_shim_depth--;
     return result;
+}
+
+EXPORT int madvise(void *addr, size_t len, int advice)
+{
+    if (um_shim_depth || !um_runtime_active())
+        return um_next_madvise(addr, len, advice);
+    um_shim_depth++;
+    int result;
+    if (!um_madvise(addr, len, advice, &result))
+        result = um_next_madvise(addr, len, advice);
+    um_shim_depth--;
+    return result;
+}
+
+EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+    if (um_shim_depth || !um_runtime_active())
+        return um_next_mprotect(addr, len, prot);
+    um_shim_depth++;
+    int err = um_mprotect_prepare(addr, len, prot);
+    um_shim_depth--;
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return um_next_mprotect(addr, len, prot);
+}
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+    void *new_addr = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list ap;
+        va_start(ap, flags);
+        new_addr = va_arg(ap, void *);
+        va_end(ap);
+    }
+    if (!um_shim_depth && um_runtime_active()) {
+        um_shim_depth++;
+        um_mremap_prepare(old, old_len);
+        if (flags & MREMAP_FIXED)
+            um_forget(new_addr, new_len);
+        um_shim_depth--;
+    }
+    return um_next_mremap(old, old_len, new_len, flags, new_addr);
 }

@@ -22,6 +22,12 @@ NEXT(void *, mmap, (void *addr, size_t len, int prot, int flags, int fd, off_t o
 NEXT(int, munmap, (void *addr, size_t len), (addr, len), (SYS_munmap, addr, len))
 NEXT(int, msync, (void *addr, size_t len, int flags), (addr, len, flags),
      (SYS_msync, addr, len, flags))
+NEXT(int, madvise, (void *addr, size_t len, int advice), (addr, len, advice),
+     (SYS_madvise, addr, len, advice))
+NEXT(int, mprotect, (void *addr, size_t len, int prot), (addr, len, prot),
+     (SYS_mprotect, addr, len, prot))
+NEXT(void *, mremap, (void *old, size_t old_len, size_t new_len, int flags, void *new_addr),
+     (old, old_len, new_len, flags, new_addr), (SYS_mremap, old, old_len, new_len, flags, new_addr))
 NEXT(ssize_t, read, (int fd, void *buf, size_t len), (fd, buf, len), (SYS_read, fd, buf, len))
 NEXT(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len),
      (SYS_write, fd, buf, len))
@@ -48,6 +54,9 @@ void um_next_resolve(void)
     RESOLVE(mmap);
     RESOLVE(munmap);
     RESOLVE(msync);
+    RESOLVE(madvise);
+    RESOLVE(mprotect);
+    RESOLVE(mremap);
     RESOLVE(read);
     RESOLVE(write);
     RESOLVE(pread);

@@ -10,6 +10,9 @@ void um_next_resolve(void);
 void *um_next_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int um_next_munmap(void *addr, size_t len);
 int um_next_msync(void *addr, size_t len, int flags);
+int um_next_madvise(void *addr, size_t len, int advice);
+int um_next_mprotect(void *addr, size_t len, int prot);
+void *um_next_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
 
 struct iovec;
 ssize_t um_next_read(int fd, void *buf, size_t len);
