@@ -1,16 +1,16 @@
 /* fork(): a child inherits the managed ranges but neither the handler threads nor a
  * userfaultfd that serves its address space, so pages not yet filled would read as zeros.
- * Until the child gets handlers of its own, the parent writes back what was stored through
- * shared mappings, and in the child the ranges are handed to the kernel's own mapping of the
- * file at the same addresses: all of a shared writable range (so the child's stores reach the
- * file), and of other ranges the pages not present (so the child keeps its copies of the
- * pages present, private stores included, as with the kernel's copy-on-write). */
+ * Shared writable mappings are handed to the kernel in the parent before the fork (below). In
+ * the child, the other inherited ranges keep the pages present (its copies, private stores
+ * included, as with the kernel's copy-on-write) and get the kernel's own mapping of the file
+ * where pages were missing. The child's own new mappings are managed afresh. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "log.h"
 #include "mapping.h"
 #include "os.h"
@@ -20,19 +20,35 @@
 
 #define PROBE_PAGES 65536 /* mincore() in pieces of 256 MiB */
 
-static void flush_shared(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
+struct range {
+    uintptr_t lo, hi;
+};
+
+static void find_shared_writable(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
 {
-    (void)arg;
-    if (m->shared && (m->prot & PROT_WRITE))
-        um_claim_and_flush(m, lo, hi, UM_FLUSH_RELEASE);
+    struct range *r = arg;
+    if (!r->hi && m->shared && (m->prot & PROT_WRITE)) {
+        r->lo = lo;
+        r->hi = hi;
+    }
 }
 
 /* Holding the write lock across fork() means no fill is in flight and the registry is
- * consistent when the child copies it. */
+ * consistent when the child copies it. Parent and child must see each other's stores through
+ * a shared writable mapping, which two private caches cannot give: such mappings are handed to
+ * the kernel in the parent (and so are inherited as the kernel's in the child). */
 static void before_fork(void)
 {
     um_registry_wrlock(&um_rt.registry);
-    um_registry_for_each(&um_rt.registry, 0, UINTPTR_MAX, flush_shared, NULL);
+    for (;;) {
+        struct range r = {0, 0};
+        um_registry_for_each(&um_rt.registry, 0, UINTPTR_MAX, find_shared_writable, &r);
+        if (!r.hi)
+            break;
+        um_warn_once("fork(): shared writable mappings are handed to the kernel, so that parent "
+                     "and child see each other's stores");
+        um_handover_locked(r.lo, r.hi);
+    }
 }
 
 static void after_fork_parent(void) { um_registry_unlock(&um_rt.registry); }
@@ -97,7 +113,7 @@ static void after_fork_child(void)
     atomic_store(&r->published_count, 0);
     um_registry_init_lock(r);
     if (um_rt.uffd >= 0)
-        close(um_rt.uffd);
+        um_fd_close(um_rt.uffd);
     um_rt.uffd = -1;
     /* The child's own mappings are managed afresh: a new userfaultfd, cache and threads at its
      * first matching mmap(). Its summary counts only its own work. */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "log.h"
 #include "mapping.h"
 #include "os.h"
@@ -109,12 +110,14 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
     if (p == MAP_FAILED)
         return UM_FAILED;
     int own_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own_fd >= 0)
+        own_fd = um_fd_adopt(own_fd);
     struct um_mapping *m = own_fd < 0 ? NULL
                            : um_mapping_new((uintptr_t)p, len, (uint64_t)off, um_rt.cfg.pagesize,
                                             own_fd, prot, flags, (uint64_t)st->st_size);
     if (!m) {
         if (own_fd >= 0)
-            close(own_fd);
+            um_fd_close(own_fd);
         um_os_munmap(p, len);
         return UM_PASS;
     }

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "os.h"
 
 struct um_mapping *um_mapping_new(uintptr_t start, size_t len, uint64_t file_off, size_t pagesize,
@@ -49,6 +50,7 @@ void um_mapping_free(struct um_mapping *m)
 {
     if (!m)
         return;
-    close(m->fd);
+    if (m->fd >= 0)
+        um_fd_close(m->fd);
     um_os_free(m, m->alloc_len);
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "log.h"
 #include "mapping.h"
 #include "os.h"
@@ -41,7 +42,7 @@ static bool open_and_start(void)
                 strerror(errno));
         return false;
     }
-    um_rt.uffd = fd;
+    um_rt.uffd = um_fd_adopt(fd);
     const struct um_config *cfg = &um_rt.cfg;
     if (um_cache_init(&um_rt.cache, cfg->bufsize, cfg->high_water, cfg->low_water, cfg->evict,
                       cfg->evictors > 0)) {

@@ -43,6 +43,9 @@ NEXT(ssize_t, preadv, (int fd, const struct iovec *iov, int n, off_t off), (fd, 
      (SYS_preadv, fd, iov, n, off, 0))
 NEXT(ssize_t, pwritev, (int fd, const struct iovec *iov, int n, off_t off), (fd, iov, n, off),
      (SYS_pwritev, fd, iov, n, off, 0))
+NEXT(int, close, (int fd), (fd), (SYS_close, fd))
+NEXT(int, close_range, (unsigned first, unsigned last, int flags), (first, last, flags),
+     (SYS_close_range, first, last, flags))
 NEXT(int, ftruncate, (int fd, off_t len), (fd, len), (SYS_ftruncate, fd, len))
 NEXT(int, fallocate, (int fd, int mode, off_t off, off_t len), (fd, mode, off, len),
      (SYS_fallocate, fd, mode, off, len))
@@ -65,6 +68,8 @@ void um_next_resolve(void)
     RESOLVE(writev);
     RESOLVE(preadv);
     RESOLVE(pwritev);
+    RESOLVE(close);
+    RESOLVE(close_range);
     RESOLVE(ftruncate);
     RESOLVE(fallocate);
 }

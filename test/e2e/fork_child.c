@@ -1,7 +1,8 @@
 /* A forked child that does not exec reads the file's bytes from every managed mapping it
- * inherited, filled or not (never zeros); it keeps the parent's private stores as its own, and
- * sees what the parent stored through a shared mapping before the fork. The parent's mappings
- * stay served by the shim. */
+ * inherited, filled or not (never zeros); it keeps the parent's private stores as its own;
+ * parent and child see each other's stores through a shared mapping, before and after the
+ * fork. The parent's read-only and private mappings stay served by the shim, and the child's
+ * new ones are served too. */
 #include <sys/wait.h>
 
 #include "common.h"
@@ -39,6 +40,8 @@ int main(int argc, char **argv)
     CHECK(shared != MAP_FAILED, "mmap shared: %s", strerror(errno));
     expect_managed(shared);
     shared[4 * PAGE + 2] = 0x5a;
+    int ping[2], pong[2];
+    CHECK(pipe(ping) == 0 && pipe(pong) == 0, "pipe");
 
     pid_t child = fork();
     CHECK(child >= 0, "fork");
@@ -51,6 +54,12 @@ int main(int argc, char **argv)
         CHECK(file_backed(shared), "child's shared mapping is not the file");
         uint8_t b;
         CHECK(pread(rw, &b, 1, 4 * PAGE + 2) == 1 && b == 0x5a, "shared store not in the file");
+        /* Stores after the fork, each way, through the shared mapping. */
+        shared[6 * PAGE] = 0x61;
+        CHECK(write(ping[1], "c", 1) == 1, "ping");
+        char c;
+        CHECK(read(pong[0], &c, 1) == 1, "pong");
+        CHECK(shared[7 * PAGE] == 0x62, "child does not see the parent's later store");
         expect_file_bytes(fd, p + 64 * PAGE, 64 * PAGE, size - 64 * PAGE);
         CHECK(priv[3 * PAGE + 1] == (uint8_t)(pattern_at(3 * PAGE + 1) + 1),
               "child lost the parent's private store");
@@ -62,6 +71,11 @@ int main(int argc, char **argv)
         expect_file_bytes(fd, fresh + 64 * PAGE, 64 * PAGE, size - 64 * PAGE);
         _exit(0);
     }
+    char c;
+    CHECK(read(ping[0], &c, 1) == 1, "ping");
+    CHECK(shared[6 * PAGE] == 0x61, "parent does not see the child's store");
+    shared[7 * PAGE] = 0x62;
+    CHECK(write(pong[1], "p", 1) == 1, "pong");
     int status;
     CHECK(waitpid(child, &status, 0) == child, "waitpid");
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed (status %#x)", status);

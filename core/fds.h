@@ -1,0 +1,17 @@
+/* Descriptors the core holds (the userfaultfd, one per mapping). Programs that close every
+ * descriptor (daemons) must not close these: the shim's close() and close_range() skip them.
+ * They are also moved to high numbers, out of the way of programs that expect open() to return
+ * the lowest free numbers. */
+#ifndef UM_FDS_H
+#define UM_FDS_H
+
+#include <stdbool.h>
+
+/* Move fd to a high number (close-on-exec) and remember it; returns the new number, or fd
+ * itself if it cannot be moved. */
+int um_fd_adopt(int fd);
+/* Close a descriptor of ours and forget it. */
+void um_fd_close(int fd);
+bool um_fd_owned(int fd);
+
+#endif
