@@ -96,6 +96,21 @@ static void name_range(void *addr, size_t len, const char *path)
     prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)addr, len, (unsigned long)name);
 }
 
+/* A new open file description of the file behind fd, with the access the mapping needs. */
+static int reopen(int fd, int prot, int flags)
+{
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    int access = (prot & PROT_WRITE) && (flags & MAP_TYPE) != MAP_PRIVATE ? O_RDWR : O_RDONLY;
+    int mode = fcntl(fd, F_GETFL);
+    if (mode >= 0 && (mode & O_ACCMODE) == O_RDWR)
+        access = O_RDWR; /* keeps mprotect(PROT_WRITE) possible later, as with the kernel */
+    int own = open(link, access | O_CLOEXEC);
+    if (own < 0)
+        own = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* deleted or unreachable: share the program's */
+    return own < 0 ? -1 : um_fd_adopt(own);
+}
+
 /* With the registry write-locked: make the anonymous range, track it, register it. Registering
  * last means no fault reaches a handler before the range is in the registry. */
 static enum um_map_result install(void *addr, size_t len, int prot, int flags, int fd, off_t off,
@@ -109,9 +124,14 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
     void *p = um_os_mmap(addr, len, prot, anon_flags, -1, 0);
     if (p == MAP_FAILED)
         return UM_FAILED;
-    int own_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (own_fd >= 0)
-        own_fd = um_fd_adopt(own_fd);
+    /* Our own open file description (not a dup of the program's): the presence lock must not
+     * be shared with, nor released by, the program's descriptors. */
+    int own_fd = reopen(fd, prot, flags);
+    if (own_fd >= 0 && !um_claim_presence(own_fd, prot, flags, path)) {
+        um_fd_close(own_fd);
+        um_os_munmap(p, len);
+        return UM_PASS;
+    }
     struct um_mapping *m = own_fd < 0 ? NULL
                            : um_mapping_new((uintptr_t)p, len, (uint64_t)off, um_rt.cfg.pagesize,
                                             own_fd, prot, flags, (uint64_t)st->st_size);

@@ -66,6 +66,10 @@ struct stat;
  * (sharing.c). */
 bool um_share_with_kernel(const struct stat *st, int prot, int flags, const char *path);
 
+/* Take this process's lock on the file's presence byte through fd (our own descriptor); false
+ * if another process's managed mappings conflict: the mapping goes to the kernel. */
+bool um_claim_presence(int fd, int prot, int flags, const char *path);
+
 /* Whether the file fstat() described is mapped by the shim (coherence.c). */
 bool um_file_managed(const struct stat *st);
 /* Before a read (invalidate false) or around a write or size change (invalidate true) of

@@ -5,6 +5,8 @@
  * back and replaced in place by the kernel's own mapping of the file, and the new one is left
  * to the kernel. Read-only and private mappings of one file stay managed together: nothing
  * stored through one can show through another. */
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -47,6 +49,29 @@ static void find_one(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg
         h->lo = lo;
         h->hi = hi;
     }
+}
+
+/* Other processes: each managed mapping holds an open-file-description lock on one byte far
+ * past any file's end (an OFD lock: held by our own descriptor, invisible to the program's
+ * locks, which are on other bytes): a shared lock for read-only and private mappings, an
+ * exclusive one for shared writable mappings, whose stores other processes would not see until
+ * written back. A process that cannot get its lock leaves the mapping to the kernel. */
+#define PRESENCE_BYTE ((off_t)1 << 62)
+
+bool um_claim_presence(int fd, int prot, int flags, const char *path)
+{
+    struct flock fl = {
+        .l_type = writable_shared(prot, flags) ? F_WRLCK : F_RDLCK,
+        .l_whence = SEEK_SET,
+        .l_start = PRESENCE_BYTE,
+        .l_len = 1,
+    };
+    if (fcntl(fd, F_OFD_SETLK, &fl) == 0 || (errno != EAGAIN && errno != EACCES))
+        return true; /* file systems without locks: nothing to learn */
+    um_warn_once("%s is managed by another process in a way that cannot stay coherent with "
+                 "this mapping: it is served by the kernel",
+                 path);
+    return false;
 }
 
 bool um_share_with_kernel(const struct stat *st, int prot, int flags, const char *path)

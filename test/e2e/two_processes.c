@@ -1,0 +1,67 @@
+/* Two processes under the preload mapping one file: read-only mappings are managed in both;
+ * a shared writable mapping in one and any mapping in the other cannot stay coherent, so the
+ * second process's mapping is left to the kernel (with a notice). The second process is this
+ * program re-executed with a mode argument. */
+#include <sys/wait.h>
+
+#include "common.h"
+
+static int second(const char *path, const char *mode)
+{
+    bool writable = !strcmp(mode, "rw");
+    int fd = open(path, writable ? O_RDWR : O_RDONLY);
+    CHECK(fd >= 0, "open");
+    uint8_t *p = mmap(NULL, 16 * PAGE, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
+    CHECK(p != MAP_FAILED, "mmap");
+    expect_file_bytes(fd, p, 0, 16 * PAGE);
+    printf("%s\n", is_managed(p) ? "managed" : "kernel");
+    return 0;
+}
+
+static const char *run_second(const char *self, const char *dir, const char *path, const char *mode)
+{
+    static char line[64];
+    int out[2];
+    CHECK(pipe(out) == 0, "pipe");
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        dup2(out[1], 1);
+        execl(self, self, dir, path, mode, (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    ssize_t n = read(out[0], line, sizeof line - 1);
+    line[n > 0 ? n : 0] = '\0';
+    close(out[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "second process failed: %#x", status);
+    return line;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4)
+        return second(argv[2], argv[3]);
+    const char *dir = data_dir(argc, argv);
+    char *path = make_file(dir, "two_processes.bin", 16 * PAGE);
+    int fd = open(path, O_RDWR);
+    uint8_t *p = mmap(NULL, 16 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    CHECK(p != MAP_FAILED, "mmap");
+    expect_managed(p);
+    CHECK(!strcmp(run_second("/proc/self/exe", dir, path, "ro"), "managed\n"),
+          "a second reader was not managed");
+    CHECK(!strcmp(run_second("/proc/self/exe", dir, path, "rw"), "kernel\n"),
+          "a writer beside a managed reader was managed");
+    munmap(p, 16 * PAGE);
+    p = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(p != MAP_FAILED, "mmap rw");
+    expect_managed(p);
+    CHECK(!strcmp(run_second("/proc/self/exe", dir, path, "ro"), "kernel\n"),
+          "a reader beside a managed writer was managed");
+    munmap(p, 16 * PAGE);
+    unlink(path);
+    printf("two_processes: conflicting mappings in another process go to the kernel\n");
+    return 0;
+}
