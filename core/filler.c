@@ -27,11 +27,7 @@
  * grows it serves the new bytes. */
 static void hand_to_kernel(const struct um_mapping *m, uintptr_t lo, uintptr_t hi)
 {
-    uint64_t off = m->file_off + (lo - m->start);
-    int flags = (m->flags & (MAP_SHARED | MAP_PRIVATE)) | MAP_FIXED;
-    if (um_os_mmap((void *)lo, hi - lo, m->prot, flags, m->fd, (off_t)off) == MAP_FAILED)
-        um_warn("cannot hand %#lx-%#lx back to the kernel (%m)", (unsigned long)lo,
-                (unsigned long)hi);
+    um_mapping_to_kernel(m, lo, hi);
     um_uffd_wake(um_rt.uffd, lo, hi - lo);
 }
 

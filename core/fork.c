@@ -18,7 +18,6 @@
 #include "stats.h"
 #include "writeback.h"
 
-#define PROBE_PAGES 65536 /* mincore() in pieces of 256 MiB */
 
 struct range {
     uintptr_t lo, hi;
@@ -53,39 +52,6 @@ static void before_fork(void)
 
 static void after_fork_parent(void) { um_registry_unlock(&um_rt.registry); }
 
-static void map_file(const struct um_mapping *m, uintptr_t lo, uintptr_t hi)
-{
-    uint64_t off = m->file_off + (lo - m->start);
-    int flags = (m->flags & (MAP_SHARED | MAP_PRIVATE)) | MAP_FIXED;
-    if (um_os_mmap((void *)lo, hi - lo, m->prot, flags, m->fd, (off_t)off) == MAP_FAILED)
-        um_warn("child: cannot map %#lx-%#lx from its file (%m)", (unsigned long)lo,
-                (unsigned long)hi);
-}
-
-/* Map the file over each run of pages of [lo, hi) that are not present. */
-static void map_file_where_missing(const struct um_mapping *m, uintptr_t lo, uintptr_t hi,
-                                   unsigned char *vec)
-{
-    for (uintptr_t at = lo; at < hi;) {
-        size_t pages = (hi - at) / UM_PAGE;
-        if (pages > PROBE_PAGES)
-            pages = PROBE_PAGES;
-        if (mincore((void *)at, pages * UM_PAGE, vec)) {
-            map_file(m, at, at + pages * UM_PAGE);
-        } else {
-            for (size_t i = 0; i < pages;) {
-                size_t j = i;
-                while (j < pages && !(vec[j] & 1))
-                    j++;
-                if (j > i)
-                    map_file(m, at + i * UM_PAGE, at + j * UM_PAGE);
-                i = j + 1;
-            }
-        }
-        at += pages * UM_PAGE;
-    }
-}
-
 static void forget_entry(const struct um_entry *e)
 {
     struct um_mapping *m = e->map;
@@ -96,16 +62,14 @@ static void forget_entry(const struct um_entry *e)
 static void after_fork_child(void)
 {
     struct um_registry *r = &um_rt.registry;
-    unsigned char *vec = um_os_alloc(PROBE_PAGES);
     for (size_t i = 0; i < r->count; i++) {
         const struct um_entry *e = &r->entries[i];
         const struct um_mapping *m = e->map;
-        if ((m->shared && (m->prot & PROT_WRITE)) || !vec)
-            map_file(m, e->start, e->end);
+        if (m->shared && (m->prot & PROT_WRITE))
+            um_mapping_to_kernel(m, e->start, e->end);
         else
-            map_file_where_missing(m, e->start, e->end, vec);
+            um_mapping_to_kernel_where_missing(m, e->start, e->end);
     }
-    um_os_free(vec, PROBE_PAGES);
     /* The inherited ranges now belong to the kernel; the mappings' descriptors are closed. */
     for (size_t i = 0; i < r->count; i++)
         forget_entry(&r->entries[i]);

@@ -12,16 +12,6 @@
 #include "runtime.h"
 #include "writeback.h"
 
-#define PROBE_PAGES 4096
-
-static void map_file(const struct um_mapping *m, uintptr_t lo, uintptr_t hi)
-{
-    uint64_t off = m->file_off + (lo - m->start);
-    int flags = (m->flags & (MAP_SHARED | MAP_PRIVATE)) | MAP_FIXED;
-    if (lo < hi && um_os_mmap((void *)lo, hi - lo, m->prot, flags, m->fd, (off_t)off) == MAP_FAILED)
-        um_warn("cannot hand %s to the kernel (%m)", m->path);
-}
-
 /* Private pieces: file over every page that is not the program's own. Frames hold file bytes
  * (a private block stored to has no frame), and pages not present hold nothing. */
 static void replace_private(struct um_mapping *m, uintptr_t lo, uintptr_t hi)
@@ -34,22 +24,9 @@ static void replace_private(struct um_mapping *m, uintptr_t lo, uintptr_t hi)
         const struct um_frame *fr = &um_rt.cache.frames[s - 1];
         uintptr_t a = fr->addr > lo ? fr->addr : lo;
         uintptr_t b = fr->addr + fr->len < hi ? fr->addr + fr->len : hi;
-        map_file(m, a, b);
+        um_mapping_to_kernel(m, a, b);
     }
-    unsigned char vec[PROBE_PAGES];
-    for (uintptr_t at = lo; at < hi;) {
-        size_t pages = (hi - at) / UM_PAGE < PROBE_PAGES ? (hi - at) / UM_PAGE : PROBE_PAGES;
-        if (mincore((void *)at, pages * UM_PAGE, vec) == 0) {
-            for (size_t i = 0; i < pages;) {
-                size_t j = i;
-                while (j < pages && !(vec[j] & 1))
-                    j++;
-                map_file(m, at + i * UM_PAGE, at + j * UM_PAGE);
-                i = j + 1;
-            }
-        }
-        at += pages * UM_PAGE;
-    }
+    um_mapping_to_kernel_where_missing(m, lo, hi);
 }
 
 static void replace_piece(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
@@ -57,7 +34,7 @@ static void replace_piece(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void
     (void)arg;
     um_claim_and_flush(m, lo, hi, UM_FLUSH_KEEP_CLAIMED);
     if (m->shared)
-        map_file(m, lo, hi);
+        um_mapping_to_kernel(m, lo, hi);
     else
         replace_private(m, lo, hi);
 }

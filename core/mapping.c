@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "fds.h"
+#include "log.h"
 #include "os.h"
 
 struct um_mapping *um_mapping_new(uintptr_t start, size_t len, uint64_t file_off, size_t pagesize,
@@ -44,6 +45,41 @@ struct um_mapping *um_mapping_new(uintptr_t start, size_t len, uint64_t file_off
 void um_mapping_set_path(struct um_mapping *m, const char *path)
 {
     snprintf(m->path, sizeof m->path, "%s", path);
+}
+
+int um_mapping_to_kernel(const struct um_mapping *m, uintptr_t lo, uintptr_t hi)
+{
+    if (lo >= hi)
+        return 0;
+    uint64_t off = m->file_off + (lo - m->start);
+    int flags = (m->flags & (MAP_SHARED | MAP_PRIVATE)) | MAP_FIXED;
+    if (um_os_mmap((void *)lo, hi - lo, m->prot, flags, m->fd, (off_t)off) != MAP_FAILED)
+        return 0;
+    um_warn("cannot hand %#lx-%#lx of %s to the kernel (%m)", (unsigned long)lo,
+            (unsigned long)hi, m->path);
+    return -1;
+}
+
+#define PROBE_PAGES 4096
+
+void um_mapping_to_kernel_where_missing(const struct um_mapping *m, uintptr_t lo, uintptr_t hi)
+{
+    unsigned char vec[PROBE_PAGES];
+    for (uintptr_t at = lo; at < hi;) {
+        size_t pages = (hi - at) / UM_PAGE < PROBE_PAGES ? (hi - at) / UM_PAGE : PROBE_PAGES;
+        if (mincore((void *)at, pages * UM_PAGE, vec)) {
+            um_mapping_to_kernel(m, at, at + pages * UM_PAGE);
+        } else {
+            for (size_t i = 0; i < pages;) {
+                size_t j = i;
+                while (j < pages && !(vec[j] & 1))
+                    j++;
+                um_mapping_to_kernel(m, at + i * UM_PAGE, at + j * UM_PAGE);
+                i = j + 1;
+            }
+        }
+        at += pages * UM_PAGE;
+    }
 }
 
 void um_mapping_free(struct um_mapping *m)

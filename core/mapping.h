@@ -40,6 +40,11 @@ struct um_mapping {
 struct um_mapping *um_mapping_new(uintptr_t start, size_t len, uint64_t file_off, size_t pagesize,
                                   int fd, int prot, int flags, uint64_t file_size);
 void um_mapping_set_path(struct um_mapping *m, const char *path);
+/* Replace [lo, hi) of m, in place, by the kernel's own mapping of the file at the same offsets,
+ * with m's protection and sharing. 0, or -1 (said on stderr) if the kernel refused. */
+int um_mapping_to_kernel(const struct um_mapping *m, uintptr_t lo, uintptr_t hi);
+/* The same, only over the pages of [lo, hi) that are not present (mincore). */
+void um_mapping_to_kernel_where_missing(const struct um_mapping *m, uintptr_t lo, uintptr_t hi);
 void um_mapping_free(struct um_mapping *m);
 
 static inline size_t um_mapping_block(const struct um_mapping *m, uintptr_t addr)

@@ -93,9 +93,7 @@ static void hand_over_at_exit(struct um_mapping *m, uintptr_t lo, uintptr_t hi, 
         um_release_claimed(m, lo, hi);
         return;
     }
-    uint64_t off = m->file_off + (lo - m->start);
-    if (um_os_mmap((void *)lo, hi - lo, m->prot, MAP_SHARED | MAP_FIXED, m->fd, (off_t)off) ==
-        MAP_FAILED) {
+    if (um_mapping_to_kernel(m, lo, hi)) {
         um_release_claimed(m, lo, hi);
         return;
     }
