@@ -1,7 +1,8 @@
 /* madvise(), mprotect() and mremap() on managed ranges.
  *
  * madvise(MADV_DONTNEED/MADV_REMOVE) keeps file semantics: stores are written back, and the
- * next access reads the file (after MADV_REMOVE, the zeros of the hole punched). Other advice
+ * next access reads the file (after MADV_REMOVE, the zeros of the hole punched).
+ * MADV_WILLNEED reads the range in at once. Other advice
  * passes to the kernel, where on anonymous memory it changes nothing the program can see,
  * except MADV_FREE, which the kernel refuses for file mappings and so does the shim.
  * mprotect() refuses write access to a shared mapping of a file not open for writing, as the
@@ -69,9 +70,33 @@ static bool managed_range(void *addr, size_t len, uintptr_t *lo, uintptr_t *hi)
     return len && *lo % UM_PAGE == 0 && *hi > *lo && !um_registry_empty(&um_rt.registry);
 }
 
+/* MADV_WILLNEED: read the range in now, up to half the budget (more would evict itself). */
+static bool prefetch(void *addr, uintptr_t lo, uintptr_t hi, int *result)
+{
+    struct um_registry *r = &um_rt.registry;
+    um_registry_rdlock(r);
+    bool ours = um_registry_overlaps(r, lo, hi);
+    if (ours) {
+        *result = um_os_madvise(addr, hi - lo, MADV_WILLNEED); /* the kernel's validation */
+        void *buf = um_os_alloc(um_rt.cfg.pagesize);
+        for (uintptr_t at = lo; *result == 0 && buf && at < hi;) {
+            const struct um_entry *e = um_registry_find(r, at);
+            uintptr_t end = e ? (e->end < hi ? e->end : hi) : at + UM_PAGE;
+            if (e)
+                um_prefetch_locked(e, at, end, buf, um_rt.cache.budget / 2);
+            at = end;
+        }
+        um_os_free(buf, um_rt.cfg.pagesize);
+    }
+    um_registry_unlock(r);
+    return ours;
+}
+
 bool um_madvise(void *addr, size_t len, int advice, int *result)
 {
     uintptr_t lo, hi;
+    if (advice == MADV_WILLNEED && managed_range(addr, len, &lo, &hi))
+        return prefetch(addr, lo, hi, result);
     if (!managed_range(addr, len, &lo, &hi) ||
         (advice != MADV_DONTNEED && advice != MADV_REMOVE && advice != MADV_FREE))
         return false;

@@ -197,6 +197,22 @@ static void serve_write(const struct um_entry *e, uintptr_t addr)
     }
 }
 
+void um_prefetch_locked(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *buf,
+                        size_t most)
+{
+    struct um_mapping *m = e->map;
+    struct um_filler self = {.index = 0, .buf = buf};
+    size_t last = um_mapping_block(m, hi - 1), done = 0;
+    for (size_t k = um_mapping_block(m, lo); k <= last && done < most; k++) {
+        if (atomic_load(&m->slots[k]))
+            continue;
+        uintptr_t blo, bhi;
+        fill_range(m, e, k, &blo, &bhi);
+        claim_block(&self, m, k, blo, bhi); /* lost to a racing fault: fine as well */
+        done += bhi - blo;
+    }
+}
+
 /* A fault outside every managed range: a stale event for a range unmapped meanwhile (waking
  * the thread lets it retry and find whatever is there now), or a range moved by a call the
  * shim does not follow, which no retry can fix: after many, the thread gets SIGBUS rather than

@@ -91,6 +91,12 @@ void um_mremap_prepare(void *addr, size_t len);
 void um_forget(void *addr, size_t len);
 int um_forget_locked(void *addr, size_t len); /* registry write lock held; -1 ENOMEM */
 
+/* MADV_WILLNEED (filler.c): fill, on the caller's thread, the blocks of [lo, hi) in entry e
+ * not resident yet, up to `most` bytes, with buf a bounce buffer of one block. Registry read
+ * lock held. */
+void um_prefetch_locked(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *buf,
+                        size_t most);
+
 /* Serve one page fault (filler.c). */
 struct um_filler;
 void um_filler_serve(struct um_filler *self, uintptr_t addr, uint64_t flags, uint32_t tid);

@@ -1,4 +1,4 @@
-/* close() and close_range(), interposed so that a program closing every descriptor (as daemons
+/* close(), close_range() and closefrom(), interposed so that a program closing every descriptor (as daemons
  * do) leaves the core's own descriptors open: closing one of them reports success and does
  * nothing, as if it had been closed and not reused. */
 #include <errno.h>
@@ -31,4 +31,9 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
             return 0;
     }
     return from <= last ? um_next_close_range(from, last, flags) : 0;
+}
+
+EXPORT void closefrom(int lowfd)
+{
+    close_range(lowfd < 0 ? 0 : (unsigned)lowfd, ~0U, 0);
 }

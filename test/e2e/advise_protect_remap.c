@@ -60,6 +60,17 @@ int main(int argc, char **argv)
     CHECK(munmap(s, N * PAGE) == 0, "munmap");
     CHECK(file_byte(rw, 10 * PAGE) == 0x34, "store made before PROT_NONE lost");
 
+    /* WILLNEED reads pages in before they are touched. */
+    uint8_t *w = mmap(NULL, N * PAGE, PROT_READ, MAP_SHARED, ro, 0);
+    CHECK(w != MAP_FAILED, "mmap for WILLNEED");
+    expect_managed(w);
+    unsigned char vec[N];
+    CHECK(mincore(w, N * PAGE, vec) == 0 && !(vec[20] & 1), "page present before WILLNEED");
+    CHECK(madvise(w + 16 * PAGE, 8 * PAGE, MADV_WILLNEED) == 0, "WILLNEED: %s", strerror(errno));
+    CHECK(mincore(w, N * PAGE, vec) == 0 && (vec[20] & 1), "page not read in by WILLNEED");
+    expect_file_bytes(ro, w + 16 * PAGE, 16 * PAGE, 8 * PAGE);
+    munmap(w, N * PAGE);
+
     /* A shared mapping of a read-only descriptor cannot be made writable. */
     uint8_t *r = mmap(NULL, N * PAGE, PROT_READ, MAP_SHARED, ro, 0);
     CHECK(r != MAP_FAILED, "mmap read-only");

@@ -1,6 +1,6 @@
 /* A program that closes every descriptor, as daemons do (close() in a loop, then
  * close_range()), keeps reading its managed mapping of a file 2x the budget correctly: the
- * shim's own descriptors survive. The descriptors the program opens afterwards get the lowest
+ * shim's own descriptors survive (close, close_range, closefrom). The descriptors the program opens afterwards get the lowest
  * free numbers, as without the shim. */
 #include "common.h"
 
@@ -18,6 +18,7 @@ int main(int argc, char **argv)
     for (int i = 3; i < 4096; i++)
         close(i);
     CHECK(close_range(3, ~0U, 0) == 0, "close_range: %s", strerror(errno));
+    closefrom(3);
     int again = open(path, O_RDONLY);
     CHECK(again == 3, "the next descriptor is %d, not 3", again);
     uint8_t want[PAGE];

@@ -73,7 +73,7 @@ else
 fi
 
 syms=$(nm -D --defined-only "$so" | awk '{print $3}' | sort | tr '\n' ' ')
-[ "$syms" = "close close_range fallocate fallocate64 ftruncate ftruncate64 madvise mmap mmap64 mprotect mremap msync munmap pread pread64 preadv preadv64 pwrite pwrite64 pwritev pwritev64 read readv write writev " ] && ok "exports only the interposed functions" ||
+[ "$syms" = "close close_range closefrom fallocate fallocate64 ftruncate ftruncate64 madvise mmap mmap64 mprotect mremap msync munmap pread pread64 preadv preadv64 pwrite pwrite64 pwritev pwritev64 read readv write writev " ] && ok "exports only the interposed functions" ||
     fail "exported symbols: $syms"
 
 rm -f "$file" "$dir/out" "$dir/err"
