@@ -2,7 +2,7 @@
  *
  * madvise(MADV_DONTNEED/MADV_REMOVE) keeps file semantics: stores are written back, and the
  * next access reads the file (after MADV_REMOVE, the zeros of the hole punched).
- * MADV_WILLNEED reads the range in at once. Other advice
+ * MADV_WILLNEED reads the range in at once; MADV_SEQUENTIAL/RANDOM/NORMAL steer read-ahead. Other advice
  * passes to the kernel, where on anonymous memory it changes nothing the program can see,
  * except MADV_FREE, which the kernel refuses for file mappings and so does the shim.
  * mprotect() refuses write access to a shared mapping of a file not open for writing, as the
@@ -55,6 +55,13 @@ static void drop_piece(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *a
 {
     const struct advice *a = arg;
     um_drop_claimed(m, lo, hi, a->lo, a->hi);
+    /* Private blocks wholly emptied read the file again, through the cache. */
+    for (size_t k = um_mapping_block(m, lo); k <= um_mapping_block(m, hi - 1); k++) {
+        uintptr_t blo, bhi;
+        um_mapping_block_range(m, k, &blo, &bhi);
+        if (blo >= lo && bhi <= hi && atomic_load(&m->slots[k]) == UM_SLOT_PRIVATE)
+            atomic_store(&m->slots[k], 0);
+    }
 }
 
 static void release_piece(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
@@ -92,11 +99,32 @@ static bool prefetch(void *addr, uintptr_t lo, uintptr_t hi, int *result)
     return ours;
 }
 
+static void hint_piece(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
+{
+    (void)lo;
+    (void)hi;
+    atomic_store(&m->ra.hint, *(const int *)arg);
+}
+
+/* MADV_SEQUENTIAL/RANDOM/NORMAL steer read-ahead, for the whole mapping touched. */
+static void steer(uintptr_t lo, uintptr_t hi, int advice)
+{
+    int hint = advice == MADV_SEQUENTIAL ? UM_RA_SEQUENTIAL
+               : advice == MADV_RANDOM   ? UM_RA_RANDOM
+                                         : UM_RA_NORMAL;
+    um_registry_rdlock(&um_rt.registry);
+    um_registry_for_each(&um_rt.registry, lo, hi, hint_piece, &hint);
+    um_registry_unlock(&um_rt.registry);
+}
+
 bool um_madvise(void *addr, size_t len, int advice, int *result)
 {
     uintptr_t lo, hi;
     if (advice == MADV_WILLNEED && managed_range(addr, len, &lo, &hi))
         return prefetch(addr, lo, hi, result);
+    if ((advice == MADV_SEQUENTIAL || advice == MADV_RANDOM || advice == MADV_NORMAL) &&
+        managed_range(addr, len, &lo, &hi))
+        steer(lo, hi, advice); /* and on to the kernel, which validates the call */
     if (!managed_range(addr, len, &lo, &hi) ||
         (advice != MADV_DONTNEED && advice != MADV_REMOVE && advice != MADV_FREE))
         return false;

@@ -196,6 +196,13 @@ void um_cache_drop(struct um_cache *c, uint32_t f, uintptr_t keep_lo, uintptr_t 
     free_frame(c, f, fr->len);
 }
 
+void um_cache_detach(struct um_cache *c, uint32_t f)
+{
+    struct um_frame *fr = &c->frames[f];
+    atomic_store(&fr->map->slots[fr->block], UM_SLOT_PRIVATE);
+    free_frame(c, f, fr->len);
+}
+
 bool um_cache_evict_one(struct um_cache *c)
 {
     unsigned start = atomic_fetch_add_explicit(&c->victim_cursor, 1, memory_order_relaxed);

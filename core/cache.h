@@ -100,6 +100,10 @@ void um_cache_unlock_frame(struct um_cache *c, uint32_t f);
  * the caller is unmapping anyway), clear its slot, free it. */
 void um_cache_drop(struct um_cache *c, uint32_t f, uintptr_t keep_lo, uintptr_t keep_hi);
 
+/* A BUSY frame's block became the program's own (a private store): the frame is freed, its
+ * pages stay, and its slot says UM_SLOT_PRIVATE so that nothing fills or drops them again. */
+void um_cache_detach(struct um_cache *c, uint32_t f);
+
 /* Evict the policy's next victim, writing it back first if dirty. False when nothing could be
  * evicted (nothing resident, or no dirty victim could be written back). */
 bool um_cache_evict_one(struct um_cache *c);

@@ -165,6 +165,26 @@ static enum verdict parse_evict(struct um_config *cfg, const char *value)
     return OK;
 }
 
+static enum verdict parse_readahead(struct um_config *cfg, const char *value)
+{
+    if (!strcmp(value, "adaptive"))
+        cfg->readahead = true;
+    else if (!strcmp(value, "none"))
+        cfg->readahead = false;
+    else
+        return BAD_FATAL;
+    return OK;
+}
+
+static enum verdict parse_readahead_max(struct um_config *cfg, const char *value)
+{
+    size_t n;
+    if (um_parse_size(value, &n))
+        return BAD_FATAL;
+    cfg->readahead_max = n;
+    return OK;
+}
+
 static enum verdict parse_stats(struct um_config *cfg, const char *value)
 {
     if (!strcmp(value, "0") || !strcmp(value, ""))
@@ -196,6 +216,8 @@ static const struct var vars[] = {
     {"UFFDMAP_HIGH_WATER", parse_high, "a percentage from 1 to 100", BAD_FATAL},
     {"UFFDMAP_LOW_WATER", parse_low, "a percentage from 0 to 99, below UFFDMAP_HIGH_WATER", BAD_FATAL},
     {"UFFDMAP_EVICT", parse_evict, "one of: fifo", BAD_FATAL},
+    {"UFFDMAP_READAHEAD", parse_readahead, "adaptive or none", BAD_FATAL},
+    {"UFFDMAP_READAHEAD_MAX", parse_readahead_max, "a size, e.g. 0, 256K or 2M", BAD_FATAL},
     {"UFFDMAP_STATS", parse_stats, "0 or 1", BAD_DEFAULT},
     {"UFFDMAP_LOG", parse_log, "quiet, warn or debug", BAD_DEFAULT},
 };
@@ -281,6 +303,8 @@ static void set_defaults(struct um_config *cfg)
     cfg->high_water = 90;
     cfg->low_water = 80;
     cfg->evict = um_policy_find("fifo");
+    cfg->readahead = true;
+    cfg->readahead_max = 1UL << 20;
     cfg->log_level = UM_LOG_WARN;
 }
 

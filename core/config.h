@@ -19,6 +19,8 @@ struct um_config {
     unsigned high_water; /* percent of bufsize where background eviction starts */
     unsigned low_water;  /* percent of bufsize where it stops */
     const struct um_policy_ops *evict;
+    bool readahead;         /* adaptive read-ahead; off: only madvise(MADV_SEQUENTIAL) reads ahead */
+    size_t readahead_max;   /* bytes read ahead of a fault at most */
     bool stats;
     enum um_log_level log_level;
 };

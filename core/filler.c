@@ -43,33 +43,41 @@ static void fill_range(const struct um_mapping *m, const struct um_entry *e, siz
         *hi = e->end;
 }
 
-/* Populate [lo, hi) for block k with frame f, which owns the block's slot. Every page of the
- * range ends up present or handed to the kernel, and either way its waiters are woken. */
-static void fill(struct um_filler *self, struct um_mapping *m, size_t k, uint32_t f, uintptr_t lo,
-                 uintptr_t hi)
+/* Populate [lo, hi) for the n consecutive blocks from k0, owned by frames[] (their slots
+ * name them), with one read and one UFFDIO_COPY. Every page of the range ends up present or
+ * handed to the kernel, and either way its waiters are woken. */
+static void fill_run(struct um_filler *self, struct um_mapping *m, size_t k0, size_t n,
+                     const uint32_t *frames, uintptr_t lo, uintptr_t hi)
 {
     size_t read_bytes;
     size_t install = um_io_read(m->fd, &m->file_size, self->buf, hi - lo,
                                 m->file_off + (lo - m->start), &read_bytes);
     size_t present = install ? um_uffd_copy(um_rt.uffd, lo, self->buf, install, m->wp) : 0;
-    if (present) {
-        um_cache_commit(&um_rt.cache, f, m, k, lo, present, m->pagesize);
-        um_stat_add(&um_stats.fills, 1);
-        um_stat_add(&um_stats.pages_filled, present / UM_PAGE);
-        um_stat_add(&um_stats.bytes_read, read_bytes);
-    } else {
-        atomic_store(&m->slots[k], 0);
-        um_cache_discard(&um_rt.cache, f, m->pagesize);
+    uintptr_t filled = lo + present;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t blo, bhi;
+        um_mapping_block_range(m, k0 + i, &blo, &bhi);
+        blo = blo < lo ? lo : blo;
+        bhi = bhi > hi ? hi : bhi;
+        if (blo < filled) {
+            size_t len = (bhi < filled ? bhi : filled) - blo;
+            um_cache_commit(&um_rt.cache, frames[i], m, k0 + i, blo, len, m->pagesize);
+            um_stat_add(&um_stats.fills, 1);
+        } else {
+            atomic_store(&m->slots[k0 + i], 0);
+            um_cache_discard(&um_rt.cache, frames[i], m->pagesize);
+        }
     }
+    um_stat_add(&um_stats.pages_filled, present / UM_PAGE);
+    um_stat_add(&um_stats.bytes_read, read_bytes);
     if (present < hi - lo)
-        hand_to_kernel(m, lo + present, hi);
+        hand_to_kernel(m, filled, hi);
 }
 
-static void serve_write(const struct um_entry *e, uintptr_t addr);
-
-/* Try to take block k for a fill of [lo, hi). False if another frame got there first. */
-static bool claim_block(struct um_filler *self, struct um_mapping *m, size_t k, uintptr_t lo,
-                        uintptr_t hi)
+/* Take block k for a fill of [lo, hi): a frame whose slot CAS succeeded, or UM_NO_FRAME if
+ * another frame got there first. */
+static uint32_t take_block(struct um_filler *self, struct um_mapping *m, size_t k, uintptr_t lo,
+                           uintptr_t hi)
 {
     uint32_t f = um_cache_alloc(&um_rt.cache, m->pagesize, self->index);
     /* Publish the range about to be filled before the slot, so that a filler handling a
@@ -78,12 +86,70 @@ static bool claim_block(struct um_filler *self, struct um_mapping *m, size_t k, 
     fr->addr = lo;
     fr->len = hi - lo;
     uint32_t expected = 0;
-    if (!atomic_compare_exchange_strong(&m->slots[k], &expected, f + 1)) {
-        um_cache_discard(&um_rt.cache, f, m->pagesize);
+    if (atomic_compare_exchange_strong(&m->slots[k], &expected, f + 1))
+        return f;
+    um_cache_discard(&um_rt.cache, f, m->pagesize);
+    return UM_NO_FRAME;
+}
+
+static void serve_write(const struct um_entry *e, uintptr_t addr);
+
+/* Fill block k ([lo, hi)) for a fault. False if another frame got there first. */
+static bool claim_block(struct um_filler *self, struct um_mapping *m, size_t k, uintptr_t lo,
+                        uintptr_t hi)
+{
+    uint32_t f = take_block(self, m, k, lo, hi);
+    if (f == UM_NO_FRAME)
         return false;
-    }
-    fill(self, m, k, f, lo, hi);
+    fill_run(self, m, k, 1, &f, lo, hi);
     return true;
+}
+
+/* A missing page in a block the program made its own (pages dropped by MADV_DONTNEED, or never
+ * filled): the file's bytes go in unprotected and unbudgeted, like the rest of the block; the
+ * pages still present are skipped by UFFDIO_COPY. */
+static void fill_private_gap(struct um_filler *self, struct um_mapping *m, uintptr_t lo,
+                             uintptr_t hi)
+{
+    size_t read_bytes;
+    size_t install = um_io_read(m->fd, &m->file_size, self->buf, hi - lo,
+                                m->file_off + (lo - m->start), &read_bytes);
+    size_t present = install ? um_uffd_copy(um_rt.uffd, lo, self->buf, install, false) : 0;
+    if (present < hi - lo)
+        hand_to_kernel(m, lo + present, hi);
+}
+
+/* After the faulting block is in (and its thread woken), fill the next blocks the read-ahead
+ * policy asks for, within the same registry entry, as one run (one read, one copy) while the
+ * program goes on. The run stops at the first block already taken. */
+static void read_ahead(struct um_filler *self, const struct um_entry *e, size_t k)
+{
+    struct um_mapping *m = e->map;
+    size_t most = um_rt.cfg.readahead_max; /* the run buffer holds this much, rounded down */
+    if (most > self->run_bytes)
+        most = self->run_bytes;
+    if (most > um_rt.cache.budget / 4)
+        most = um_rt.cache.budget / 4; /* read-ahead must not evict what it reads */
+    unsigned window = um_ra_on_fault(&m->ra, k, (unsigned)(most / m->pagesize),
+                                     um_rt.cfg.readahead);
+    size_t n = 0;
+    uintptr_t lo = 0, hi = 0;
+    for (size_t next = k + 1; next <= k + window && next < m->nblocks; next++) {
+        uintptr_t blo, bhi;
+        fill_range(m, e, next, &blo, &bhi);
+        if (blo >= bhi || atomic_load(&m->slots[next]) != 0)
+            break;
+        uint32_t f = take_block(self, m, next, blo, bhi);
+        if (f == UM_NO_FRAME)
+            break;
+        self->run[n++] = f;
+        lo = n == 1 ? blo : lo;
+        hi = bhi;
+    }
+    if (n) {
+        fill_run(self, m, k + 1, n, self->run, lo, hi);
+        um_stat_add(&um_stats.readahead_fills, n);
+    }
 }
 
 /* Serve a missing-page fault. Pages are installed write-protected when stores are tracked; a
@@ -102,6 +168,11 @@ static void serve_missing(struct um_filler *self, const struct um_entry *e, uint
                 continue;
             if (write && m->wp)
                 serve_write(e, addr);
+            read_ahead(self, e, k);
+            return;
+        }
+        if (s == UM_SLOT_PRIVATE) {
+            fill_private_gap(self, m, lo, hi);
             return;
         }
         const struct um_frame *fr = &um_rt.cache.frames[s - 1];
@@ -142,7 +213,7 @@ static bool detach_private(uint32_t f)
     struct um_frame *fr = &um_rt.cache.frames[f];
     um_uffd_writeprotect(um_rt.uffd, fr->addr, fr->len, false);
     um_stat_add(&um_stats.private_pages, fr->len / UM_PAGE);
-    um_cache_drop(&um_rt.cache, f, fr->addr, fr->addr + fr->len);
+    um_cache_detach(&um_rt.cache, f);
     return true;
 }
 
@@ -174,8 +245,8 @@ static void serve_write(const struct um_entry *e, uintptr_t addr)
     size_t k = um_mapping_block(m, addr);
     for (;;) {
         uint32_t s = atomic_load(&m->slots[k]);
-        if (s == 0) {
-            /* A detached private block (its pages are writable already), or a stale event. */
+        if (um_slot_frame(s) == UM_NO_FRAME) {
+            /* A private block made the program's own (writable already), or a stale event. */
             um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
             return;
         }

@@ -6,7 +6,9 @@
 
 struct um_filler {
     unsigned index;
-    void *buf;            /* bounce buffer of one block: the handler never touches a mapping */
+    void *buf;            /* bounce buffer: the handler never touches a mapping */
+    size_t run_bytes;     /* its size: one block, or the longest read-ahead run */
+    uint32_t *run;        /* frames of a read-ahead run */
     uintptr_t last_miss;  /* last page that faulted outside every managed range */
     unsigned misses;      /* how many times in a row */
 };

@@ -18,10 +18,10 @@ static void replace_private(struct um_mapping *m, uintptr_t lo, uintptr_t hi)
 {
     size_t last = um_mapping_block(m, hi - 1);
     for (size_t k = um_mapping_block(m, lo); k <= last; k++) {
-        uint32_t s = atomic_load(&m->slots[k]);
-        if (!s)
+        uint32_t f = um_slot_frame(atomic_load(&m->slots[k]));
+        if (f == UM_NO_FRAME)
             continue;
-        const struct um_frame *fr = &um_rt.cache.frames[s - 1];
+        const struct um_frame *fr = &um_rt.cache.frames[f];
         uintptr_t a = fr->addr > lo ? fr->addr : lo;
         uintptr_t b = fr->addr + fr->len < hi ? fr->addr + fr->len : hi;
         um_mapping_to_kernel(m, a, b);

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../policies/readahead.h"
+
 struct um_mapping {
     uintptr_t start, end;  /* the range as first mapped */
     uint64_t file_off;     /* file offset of start */
@@ -26,15 +28,25 @@ struct um_mapping {
     bool wp;               /* registered for write-protect faults: stores are tracked */
     unsigned chunk_shift;  /* log2 of the dirty-tracking unit: max(4 KiB, pagesize / 64) */
     _Atomic int wb_error;  /* errno of a write-back that failed, until msync() reports it */
+    struct um_ra ra;       /* read-ahead state and madvise() hint */
     dev_t dev;             /* the file's identity: other descriptors of it are found by these */
     ino_t ino;
     char path[192];        /* for messages */
     _Atomic uint64_t file_size; /* last size seen; refreshed when a fill reaches past it */
     unsigned entries;      /* registry entries pointing here (changed under the registry lock) */
     size_t alloc_len;
-    /* Per block: the frame number + 1 while a frame owns the block, 0 otherwise. */
+    /* Per block: the frame number + 1 while a frame owns the block; UM_SLOT_PRIVATE once a
+     * store made a private block the program's own; 0 otherwise. */
     _Atomic uint32_t slots[];
 };
+
+#define UM_SLOT_PRIVATE UINT32_MAX
+
+/* The frame a slot names, or UINT32_MAX (UM_NO_FRAME) for none. */
+static inline uint32_t um_slot_frame(uint32_t slot)
+{
+    return slot == 0 || slot == UM_SLOT_PRIVATE ? UINT32_MAX : slot - 1;
+}
 
 /* Takes ownership of fd. NULL (errno set) on failure. */
 struct um_mapping *um_mapping_new(uintptr_t start, size_t len, uint64_t file_off, size_t pagesize,

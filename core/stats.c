@@ -30,6 +30,7 @@ void um_stats_print(int fd)
     char line[512];
     int n = snprintf(line, sizeof line,
                      "uffdmap: stats: pid=%d prog=%s mappings=%llu passed=%llu faults=%llu fills=%llu "
+                     "readahead_fills=%llu "
                      "pages_filled=%llu bytes_read=%llu evictions=%llu wp_faults=%llu dirtied_pages=%llu "
                      "writeback_bytes=%llu private_pages=%llu peak_resident=%llu\n",
                      (int)getpid(), program_invocation_short_name,
@@ -37,6 +38,7 @@ void um_stats_print(int fd)
                      (unsigned long long)get(&um_stats.passed),
                      (unsigned long long)get(&um_stats.faults),
                      (unsigned long long)get(&um_stats.fills),
+                     (unsigned long long)get(&um_stats.readahead_fills),
                      (unsigned long long)get(&um_stats.pages_filled),
                      (unsigned long long)get(&um_stats.bytes_read),
                      (unsigned long long)get(&um_stats.evictions),

@@ -10,6 +10,7 @@ struct um_stats {
     _Atomic uint64_t passed;        /* mmap() calls of matching files left to the kernel */
     _Atomic uint64_t faults;        /* page-fault events read from userfaultfd */
     _Atomic uint64_t fills;         /* blocks filled */
+    _Atomic uint64_t readahead_fills; /* of which read ahead of a fault */
     _Atomic uint64_t pages_filled;  /* 4 KiB pages installed */
     _Atomic uint64_t bytes_read;    /* bytes read from files */
     _Atomic uint64_t evictions;     /* blocks evicted to stay within the budget */

@@ -104,8 +104,11 @@ int um_threads_start(void)
         return -1;
     for (unsigned i = 0; i < cfg->fillers; i++) {
         fillers[i].index = i;
-        fillers[i].buf = um_os_alloc(cfg->pagesize);
-        if (!fillers[i].buf || spawn(filler_main, &fillers[i], "uffdmap-fill"))
+        size_t run = cfg->readahead_max > cfg->pagesize ? cfg->readahead_max : cfg->pagesize;
+        fillers[i].run_bytes = run & ~(cfg->pagesize - 1);
+        fillers[i].buf = um_os_alloc(fillers[i].run_bytes);
+        fillers[i].run = um_os_alloc(fillers[i].run_bytes / cfg->pagesize * sizeof(uint32_t));
+        if (!fillers[i].buf || !fillers[i].run || spawn(filler_main, &fillers[i], "uffdmap-fill"))
             return i == 0 ? -1 : 0; /* fewer fillers still serve; none cannot */
     }
     for (unsigned i = 0; i < cfg->evictors; i++)

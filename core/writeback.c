@@ -95,7 +95,7 @@ int um_claim_and_flush(struct um_mapping *m, uintptr_t lo, uintptr_t hi, enum um
     for (size_t k = um_mapping_block(m, lo); k <= last; k++) {
         for (;;) {
             uint32_t s = atomic_load(&m->slots[k]);
-            if (s == 0)
+            if (um_slot_frame(s) == UM_NO_FRAME)
                 break;
             if (atomic_load(&um_rt.cache.frames[s - 1].state) == UM_FRAME_HELD)
                 break; /* a block this unmap met in another piece already */
@@ -115,9 +115,9 @@ int um_claim_and_flush(struct um_mapping *m, uintptr_t lo, uintptr_t hi, enum um
 
 static uint32_t claimed_frame(struct um_mapping *m, size_t k)
 {
-    uint32_t s = atomic_load(&m->slots[k]);
-    if (s && atomic_load(&um_rt.cache.frames[s - 1].state) == UM_FRAME_HELD)
-        return s - 1;
+    uint32_t f = um_slot_frame(atomic_load(&m->slots[k]));
+    if (f != UM_NO_FRAME && atomic_load(&um_rt.cache.frames[f].state) == UM_FRAME_HELD)
+        return f;
     return UM_NO_FRAME;
 }
 

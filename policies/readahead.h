@@ -1,0 +1,27 @@
+/* Read-ahead: how many blocks after a faulting one to fill as well.
+ *
+ * Adaptive, like the kernel's on-demand read-ahead: per mapping, a fault on the block right
+ * after the last window doubles the window (1, 2, 4, ... up to the maximum); any other fault
+ * collapses it to nothing, so random access reads only what it touches. madvise() hints
+ * override: MADV_SEQUENTIAL always reads the maximum, MADV_RANDOM never reads ahead. */
+#ifndef UM_READAHEAD_H
+#define UM_READAHEAD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum um_ra_hint { UM_RA_NORMAL, UM_RA_SEQUENTIAL, UM_RA_RANDOM };
+
+struct um_ra {
+    _Atomic size_t next;     /* the block a sequential reader faults on next */
+    _Atomic unsigned window; /* blocks read ahead last time */
+    _Atomic int hint;        /* enum um_ra_hint */
+};
+
+/* A missing-page fault on `block`: the number of following blocks to fill too (at most `max`;
+ * 0 when `adaptive` is off and no hint asks for more). Races between fillers only make the
+ * guess less exact, never wrong. */
+unsigned um_ra_on_fault(struct um_ra *ra, size_t block, unsigned max, bool adaptive);
+
+#endif

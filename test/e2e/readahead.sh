@@ -1,0 +1,40 @@
+#!/bin/sh
+# Read-ahead, from the shim's own statistics: a sequential scan at 4 KiB pages needs at least
+# 10x fewer faults with UFFDMAP_READAHEAD=adaptive than with none, and random reads of
+# distinct pages read no more than 1.2x the bytes touched.
+# usage: readahead.sh LIBUFFDMAP_SO TOUCH_PAGES DATA_DIR
+set -u
+so=$1 prog=$2 dir=$3
+mkdir -p "$dir"
+file="$dir/readahead.bin"
+head -c $((64 << 20)) /dev/urandom >"$file"
+stat_of() { # stat_of NAME STDERR_FILE
+    sed -n "s/.* $1=\([0-9]*\).*/\1/p" "$2" | head -n 1
+}
+run() { # run MODE READAHEAD [PAGES]
+    env LD_PRELOAD="$so" UFFDMAP_PATHS="$dir/*" UFFDMAP_BUFSIZE=128M UFFDMAP_PAGESIZE=4K \
+        UFFDMAP_READAHEAD="$2" UFFDMAP_STATS=1 "$prog" "$file" "$1" ${3:-} >/dev/null 2>"$dir/err"
+}
+passed=0 failed=0
+run seq none
+none=$(stat_of faults "$dir/err")
+run seq adaptive
+adaptive=$(stat_of faults "$dir/err")
+echo "sequential scan of 16384 pages: faults none=$none adaptive=$adaptive"
+if [ -n "$none" ] && [ -n "$adaptive" ] && [ "$adaptive" -gt 0 ] && [ $((none / adaptive)) -ge 10 ]; then
+    passed=$((passed + 1)); echo "ok: at least 10x fewer faults"
+else
+    failed=$((failed + 1)); echo "FAIL: not 10x fewer faults"
+fi
+run rand adaptive 4000
+read_bytes=$(stat_of bytes_read "$dir/err")
+touched=$((4000 * 4096))
+echo "random reads of 4000 distinct pages: bytes_read=$read_bytes touched=$touched"
+if [ -n "$read_bytes" ] && [ $((read_bytes * 10)) -le $((touched * 12)) ]; then
+    passed=$((passed + 1)); echo "ok: no more than 1.2x the bytes touched"
+else
+    failed=$((failed + 1)); echo "FAIL: read more than 1.2x the bytes touched"
+fi
+rm -f "$file" "$dir/err"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
