@@ -31,7 +31,7 @@ want=$(sha256sum "$file" | cut -d" " -f1)
 echo "sha256sum:                       $want"
 kernel=$(python3 -c "$hash_py" "$file")
 echo "python3 mmap, kernel:            $kernel"
-shim=$(LD_PRELOAD=$so UFFDMAP_PATHS="$dir/*.bin" UFFDMAP_BUFSIZE=$bufsize UFFDMAP_STATS=1 \
+shim=$(./scripts/uffdmap --lib "$so" --paths "$dir/*.bin" --bufsize "$bufsize" --stats -- \
     python3 -c "$hash_py" "$file")
 echo "python3 mmap, uffdmap ($bufsize): $shim"
 case "$shim" in

@@ -1,0 +1,37 @@
+#!/bin/sh
+# The uffdmap wrapper: help, bad command lines (exit 2 with a message naming the option), and a
+# real run of mapcat that is served by the shim with the digest of the kernel's run.
+# usage: wrapper.sh UFFDMAP_SCRIPT LIBUFFDMAP_SO MAPCAT DATA_DIR
+set -u
+wrap=$1 so=$2 mapcat=$3 dir=$4
+mkdir -p "$dir"
+file="$dir/wrapper.bin"
+head -c 3000000 /dev/urandom >"$file"
+passed=0 failed=0
+ok() { echo "ok: $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+expect() { # expect NAME STATUS PATTERN CMD...: exit status and a line of output
+    name=$1 status=$2 pattern=$3
+    shift 3
+    out=$("$@" 2>&1)
+    rc=$?
+    if [ "$rc" = "$status" ] && echo "$out" | grep -q -- "$pattern"; then ok "$name"
+    else fail "$name (status $rc): $out"; fi
+}
+expect "--help" 0 "usage: uffdmap" "$wrap" --help
+expect "unknown option" 2 "unknown option --bogus" "$wrap" --bogus 1 -- true
+expect "bad size" 2 "--bufsize 'lots' is not a size" "$wrap" --paths x --bufsize lots -- true
+expect "bad count" 2 "--fillers 'two' is not a whole number" "$wrap" --paths x --fillers two -- true
+expect "missing value" 2 "--pagesize needs a value" "$wrap" --pagesize
+expect "no program" 2 "no program to run" "$wrap" --paths x
+expect "no paths" 2 "--paths is required" "$wrap" -- true
+expect "no library" 2 "cannot find libuffdmap.so at /nonexistent" "$wrap" --lib /nonexistent --paths x -- true
+expect "bad value reaches the library" 0 "UFFDMAP_EVICT='lru9' is not valid" \
+    "$wrap" --lib "$so" --paths "$dir/*" --evict lru9 -- "$mapcat" "$file"
+want=$("$mapcat" "$file" | cut -d' ' -f1)
+out=$("$wrap" --lib "$so" --paths "$dir/*" --bufsize 1M --pagesize 16K --stats -- "$mapcat" "$file" 2>"$dir/err")
+case "$out" in "$want managed "*) ok "served, same digest" ;; *) fail "run: $out" ;; esac
+grep -q "stats: .*prog=mapcat mappings=1" "$dir/err" && ok "--stats" || fail "--stats: $(cat "$dir/err")"
+rm -f "$file" "$dir/err"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
