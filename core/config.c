@@ -188,10 +188,15 @@ static enum verdict parse_readahead_max(struct um_config *cfg, const char *value
 static enum verdict parse_stats(struct um_config *cfg, const char *value)
 {
     if (!strcmp(value, "0") || !strcmp(value, ""))
-        cfg->stats = false;
-    else if (!strcmp(value, "1"))
-        cfg->stats = true;
-    else
+        cfg->stats = UM_STATS_OFF;
+    else if (!strcmp(value, "1") || !strcmp(value, "text"))
+        cfg->stats = UM_STATS_TEXT;
+    else if (!strcmp(value, "json"))
+        cfg->stats = UM_STATS_JSON;
+    else if (value[0] == '/' && strlen(value) < sizeof cfg->stats_path) {
+        cfg->stats = UM_STATS_FILE;
+        snprintf(cfg->stats_path, sizeof cfg->stats_path, "%s", value);
+    } else
         return BAD_DEFAULT;
     return OK;
 }
@@ -218,7 +223,8 @@ static const struct var vars[] = {
     {"UFFDMAP_EVICT", parse_evict, "one of: fifo", BAD_FATAL},
     {"UFFDMAP_READAHEAD", parse_readahead, "adaptive or none", BAD_FATAL},
     {"UFFDMAP_READAHEAD_MAX", parse_readahead_max, "a size, e.g. 0, 256K or 2M", BAD_FATAL},
-    {"UFFDMAP_STATS", parse_stats, "0 or 1", BAD_DEFAULT},
+    {"UFFDMAP_STATS", parse_stats, "0, 1 (or text), json, or an absolute file path for JSON",
+     BAD_DEFAULT},
     {"UFFDMAP_LOG", parse_log, "quiet, warn or debug", BAD_DEFAULT},
 };
 #define NVARS (sizeof vars / sizeof vars[0])

@@ -21,7 +21,8 @@ struct um_config {
     const struct um_policy_ops *evict;
     bool readahead;         /* adaptive read-ahead; off: only madvise(MADV_SEQUENTIAL) reads ahead */
     size_t readahead_max;   /* bytes read ahead of a fault at most */
-    bool stats;
+    enum { UM_STATS_OFF, UM_STATS_TEXT, UM_STATS_JSON, UM_STATS_FILE } stats;
+    char stats_path[256]; /* UM_STATS_FILE: JSON written there at exit ("%p": the pid) */
     enum um_log_level log_level;
 };
 

@@ -118,6 +118,8 @@ void um_runtime_exit(void)
             um_error("could not write back stores at exit: the registry stayed locked");
         }
     }
-    if (um_rt.cfg.stats)
-        um_stats_print(STDERR_FILENO);
+    if (um_rt.cfg.stats == UM_STATS_TEXT || um_rt.cfg.stats == UM_STATS_JSON)
+        um_stats_print(STDERR_FILENO, um_rt.cfg.stats == UM_STATS_JSON);
+    else if (um_rt.cfg.stats == UM_STATS_FILE)
+        um_stats_write_file(um_rt.cfg.stats_path);
 }

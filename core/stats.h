@@ -3,7 +3,10 @@
 #define UM_STATS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
+
+#define UM_LATENCY_BUCKETS 256
 
 struct um_stats {
     _Atomic uint64_t mappings;      /* mmap() calls served by the shim */
@@ -19,6 +22,10 @@ struct um_stats {
     _Atomic uint64_t writeback_bytes; /* bytes written back to files */
     _Atomic uint64_t private_pages; /* 4 KiB pages that became private by a store */
     _Atomic uint64_t peak_resident; /* most bytes charged to the budget at once */
+    /* Time to serve a fault event, from reading it to the end of its handling: buckets of a
+     * quarter power of two of nanoseconds. */
+    _Atomic uint64_t latency[UM_LATENCY_BUCKETS];
+    _Atomic uint64_t latency_max_ns;
 };
 
 extern struct um_stats um_stats;
@@ -29,7 +36,12 @@ static inline void um_stat_add(_Atomic uint64_t *counter, uint64_t n)
 }
 
 void um_stat_peak(uint64_t resident);
-/* One summary line on fd, if this process mapped any file that matched UFFDMAP_PATHS. */
-void um_stats_print(int fd);
+void um_stat_latency(uint64_t ns);
+/* The summary, as one text line or one JSON object, on fd; nothing if this process mapped no
+ * file that matched UFFDMAP_PATHS. */
+void um_stats_print(int fd, bool json);
+/* The JSON summary written to path ("%p" replaced by the pid): created if missing; never
+ * through a symbolic link, nor over another user's file. */
+void um_stats_write_file(const char *path);
 
 #endif

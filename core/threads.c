@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "filler.h"
@@ -60,8 +61,13 @@ static void *filler_main(void *arg)
             if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
                 continue;
             um_stat_add(&um_stats.faults, 1);
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
             um_filler_serve(self, (uintptr_t)msgs[i].arg.pagefault.address,
                             msgs[i].arg.pagefault.flags, msgs[i].arg.pagefault.feat.ptid);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            um_stat_latency((uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000L +
+                                       (t1.tv_nsec - t0.tv_nsec)));
         }
     }
 }

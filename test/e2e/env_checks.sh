@@ -42,7 +42,7 @@ echo "$err" | grep -q "UFFDMAP_PAGESIZE='3K' is not valid: expected a power of t
 run UFFDMAP_STATS=maybe
 case "$out" in "$want managed "*) ok "bad UFFDMAP_STATS keeps paging on" ;;
     *) fail "bad UFFDMAP_STATS: '$out'" ;; esac
-echo "$err" | grep -q "UFFDMAP_STATS='maybe' is not valid: expected 0 or 1; using the default" &&
+echo "$err" | grep -q "UFFDMAP_STATS='maybe' is not valid: expected 0, 1 (or text), json, or an absolute file path for JSON; using the default" &&
     ok "bad UFFDMAP_STATS reported" || fail "message: $err"
 
 run UFFDMAP_BUFSZ=8M
@@ -52,6 +52,21 @@ echo "$err" | grep -q "unknown variable UFFDMAP_BUFSZ ignored; did you mean UFFD
 run UFFDMAP_STATS=1
 echo "$err" | grep -Eq "stats: pid=[0-9]+ prog=mapcat mappings=1 .*faults=[1-9][0-9]* .*bytes_read=3000000 " &&
     ok "UFFDMAP_STATS=1 prints a summary at exit" || fail "stats: $err"
+
+run UFFDMAP_STATS=json
+echo "$err" | python3 -c 'import json, sys; d = json.loads(sys.stdin.read()); assert d["prog"] == "mapcat" and d["mappings"] == 1 and d["bytes_read"] == 3000000 and d["fault_us"]["p50"] > 0, d' &&
+    ok "UFFDMAP_STATS=json prints one JSON object" || fail "json stats: $err"
+
+rm -f "$dir"/stats-*.json
+run UFFDMAP_STATS="$dir/stats-%p.json"
+python3 -c 'import glob, json, sys; f = glob.glob(sys.argv[1] + "/stats-*.json"); assert len(f) == 1 and json.load(open(f[0]))["mappings"] == 1, f' "$dir" &&
+    ok "UFFDMAP_STATS=/path writes JSON there, %p the pid" || fail "stats file: $err"
+rm -f "$dir"/stats-*.json
+ln -sf /nonexistent-target "$dir/stats-link.json"
+run UFFDMAP_STATS="$dir/stats-link.json"
+[ ! -e /nonexistent-target ] && echo "$err" | grep -q "not writing $dir/stats-link.json" &&
+    ok "UFFDMAP_STATS never follows a symbolic link" || fail "symlink: $err"
+rm -f "$dir/stats-link.json"
 
 # Without permission for userfaultfd (an unprivileged user: no CAP_SYS_PTRACE, no access to
 # /dev/userfaultfd, vm.unprivileged_userfaultfd=0), mappings fall back to the kernel.

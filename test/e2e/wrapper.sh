@@ -32,6 +32,8 @@ want=$("$mapcat" "$file" | cut -d' ' -f1)
 out=$("$wrap" --lib "$so" --paths "$dir/*" --bufsize 1M --pagesize 16K --stats -- "$mapcat" "$file" 2>"$dir/err")
 case "$out" in "$want managed "*) ok "served, same digest" ;; *) fail "run: $out" ;; esac
 grep -q "stats: .*prog=mapcat mappings=1" "$dir/err" && ok "--stats" || fail "--stats: $(cat "$dir/err")"
+"$wrap" --lib "$so" --paths "$dir/*" --stats=json -- "$mapcat" "$file" >/dev/null 2>"$dir/err"
+grep -q '^{"pid":.*"prog":"mapcat"' "$dir/err" && ok "--stats=json" || fail "--stats=json: $(cat "$dir/err")"
 rm -f "$file" "$dir/err"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -51,7 +51,7 @@ static void defaults(void **state)
     assert_int_equal(cfg.fillers, CPU_COUNT(&allowed));
     assert_int_equal(cfg.evictors, 1);
     assert_ptr_equal(cfg.evict, &um_policy_fifo);
-    assert_false(cfg.stats);
+    assert_int_equal(cfg.stats, UM_STATS_OFF);
     um_config_free(&cfg);
 }
 
@@ -64,7 +64,7 @@ static void values(void **state)
                      0);
     assert_int_equal(cfg.bufsize, 256UL << 20);
     assert_int_equal(cfg.pagesize, 4096);
-    assert_true(cfg.stats);
+    assert_int_equal(cfg.stats, UM_STATS_TEXT);
     um_config_free(&cfg);
     assert_int_equal(parse(&cfg, "UFFDMAP_FILLERS=4", "UFFDMAP_EVICTORS=0", "UFFDMAP_EVICT=fifo"),
                      0);
@@ -104,8 +104,24 @@ static void bad_cosmetic_keeps_default(void **state)
     (void)state;
     struct um_config cfg;
     assert_int_equal(parse(&cfg, "UFFDMAP_STATS=yes please", "UFFDMAP_LOG=loud", NULL), 0);
-    assert_false(cfg.stats);
+    assert_int_equal(cfg.stats, UM_STATS_OFF);
     assert_int_equal(cfg.log_level, UM_LOG_WARN);
+    um_config_free(&cfg);
+}
+
+static void stats_destinations(void **state)
+{
+    (void)state;
+    struct um_config cfg;
+    assert_int_equal(parse(&cfg, "UFFDMAP_STATS=json", NULL, NULL), 0);
+    assert_int_equal(cfg.stats, UM_STATS_JSON);
+    um_config_free(&cfg);
+    assert_int_equal(parse(&cfg, "UFFDMAP_STATS=/tmp/s-%p.json", NULL, NULL), 0);
+    assert_int_equal(cfg.stats, UM_STATS_FILE);
+    assert_string_equal(cfg.stats_path, "/tmp/s-%p.json");
+    um_config_free(&cfg);
+    assert_int_equal(parse(&cfg, "UFFDMAP_STATS=relative.json", NULL, NULL), 0);
+    assert_int_equal(cfg.stats, UM_STATS_OFF); /* reported, default kept */
     um_config_free(&cfg);
 }
 
@@ -146,6 +162,7 @@ int main(void)
         cmocka_unit_test(bad_values_disable),
         cmocka_unit_test(bad_combinations_disable),
         cmocka_unit_test(bad_cosmetic_keeps_default),
+        cmocka_unit_test(stats_destinations),
         cmocka_unit_test(paths_match),
         cmocka_unit_test(relative_paths_are_absolute),
     };
