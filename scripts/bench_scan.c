@@ -1,6 +1,7 @@
-/* bench-scan FILE seq|rand|rmw [PAGES]: map FILE and touch one byte of each 4 KiB page, in
- * file order (seq) or in a random order (PAGES of them; default all); rmw maps it shared and
- * writable and increments the byte (random read-modify-write), then msync()s. Prints the time per page
+/* bench-scan FILE seq|rand|hot|rmw [PAGES]: map FILE and touch one byte of each 4 KiB page, in
+ * file order (seq) or in a random order (PAGES of them; default all); hot touches random pages
+ * of the first eighth of the file 90 % of the time and of the rest 10 %; rmw maps it shared
+ * and writable and increments the byte (random read-modify-write), then msync()s. Prints the time per page
  * touched, the throughput over the bytes mapped, and a checksum so that runs can be compared.
  * Run it with and without the preload (scripts/bench-read.sh does) for the ratio. */
 #include <errno.h>
@@ -32,8 +33,9 @@ static uint64_t next(uint64_t *s)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || (strcmp(argv[2], "seq") && strcmp(argv[2], "rand") && strcmp(argv[2], "rmw"))) {
-        fprintf(stderr, "usage: %s FILE seq|rand|rmw [PAGES]\n", argv[0]);
+    if (argc < 3 || (strcmp(argv[2], "seq") && strcmp(argv[2], "rand") && strcmp(argv[2], "hot") &&
+                     strcmp(argv[2], "rmw"))) {
+        fprintf(stderr, "usage: %s FILE seq|rand|hot|rmw [PAGES]\n", argv[0]);
         return 2;
     }
     bool rmw = !strcmp(argv[2], "rmw");
@@ -51,10 +53,13 @@ int main(int argc, char **argv)
         return 1;
     }
     bool random = strcmp(argv[2], "seq") != 0;
+    bool hot = !strcmp(argv[2], "hot");
     uint64_t seed = 0x2545F4914F6CDD1DULL, sum = 0;
     double t0 = now();
     for (size_t i = 0; i < touches; i++) {
         size_t page = random ? next(&seed) % npages : i % npages;
+        if (hot && next(&seed) % 10 != 0)
+            page %= npages / 8 ? npages / 8 : 1;
         size_t at = page * 4096 + (page % 4093);
         sum += p[at];
         if (rmw)
