@@ -201,6 +201,11 @@ static enum verdict parse_stats(struct um_config *cfg, const char *value)
     return OK;
 }
 
+static enum verdict parse_stats_interval(struct um_config *cfg, const char *value)
+{
+    return parse_uint(value, 0, 86400, &cfg->stats_interval) ? BAD_DEFAULT : OK;
+}
+
 static enum verdict parse_log(struct um_config *cfg, const char *value)
 {
     static const char *const names[] = {"quiet", "warn", "debug"};
@@ -225,6 +230,8 @@ static const struct var vars[] = {
     {"UFFDMAP_READAHEAD_MAX", parse_readahead_max, "a size, e.g. 0, 256K or 2M", BAD_FATAL},
     {"UFFDMAP_STATS", parse_stats, "0, 1 (or text), json, or an absolute file path for JSON",
      BAD_DEFAULT},
+    {"UFFDMAP_STATS_INTERVAL", parse_stats_interval,
+     "whole seconds from 0 to 86400 (with UFFDMAP_STATS=/path)", BAD_DEFAULT},
     {"UFFDMAP_LOG", parse_log, "quiet, warn or debug", BAD_DEFAULT},
 };
 #define NVARS (sizeof vars / sizeof vars[0])
@@ -317,6 +324,8 @@ static void set_defaults(struct um_config *cfg)
 static int check_combination(const struct um_config *cfg)
 {
     int bad = 0;
+    if (cfg->stats_interval && cfg->stats != UM_STATS_FILE)
+        um_warn("UFFDMAP_STATS_INTERVAL needs UFFDMAP_STATS=/path: no live statistics");
     if (cfg->low_water >= cfg->high_water) {
         um_error("UFFDMAP_LOW_WATER=%u must be below UFFDMAP_HIGH_WATER=%u; paging stays off",
                  cfg->low_water, cfg->high_water);

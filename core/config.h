@@ -23,6 +23,7 @@ struct um_config {
     size_t readahead_max;   /* bytes read ahead of a fault at most */
     enum { UM_STATS_OFF, UM_STATS_TEXT, UM_STATS_JSON, UM_STATS_FILE } stats;
     char stats_path[256]; /* UM_STATS_FILE: JSON written there at exit ("%p": the pid) */
+    unsigned stats_interval; /* seconds between rewrites of that file while running; 0: none */
     enum um_log_level log_level;
 };
 

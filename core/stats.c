@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -148,7 +149,7 @@ void um_stats_write_file(const char *pattern)
     }
     char text[2048];
     size_t len = format(text, sizeof text, true);
-    if (ftruncate(fd, 0) || um_os_write(fd, text, len) != (ssize_t)len)
+    if (syscall(SYS_ftruncate, fd, 0) || um_os_write(fd, text, len) != (ssize_t)len)
         um_error("UFFDMAP_STATS: writing %s failed: %s", path, strerror(errno));
     close(fd);
 }

@@ -79,6 +79,16 @@ static _Noreturn void *evictor_main(void *arg)
         um_cache_evictor_step(&um_rt.cache);
 }
 
+/* The live statistics file, rewritten every UFFDMAP_STATS_INTERVAL seconds. */
+static _Noreturn void *stats_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        sleep(um_rt.cfg.stats_interval);
+        um_stats_write_file(um_rt.cfg.stats_path);
+    }
+}
+
 static int spawn(void *(*body)(void *), void *arg, const char *name)
 {
     pthread_t t;
@@ -120,5 +130,8 @@ int um_threads_start(void)
     for (unsigned i = 0; i < cfg->evictors; i++)
         if (spawn(evictor_main, NULL, "uffdmap-evict"))
             um_warn("could not start evictor %u; fillers evict for themselves", i);
+    if (cfg->stats == UM_STATS_FILE && cfg->stats_interval &&
+        spawn(stats_main, NULL, "uffdmap-stats"))
+        um_warn("could not start the statistics thread: no live statistics");
     return 0;
 }

@@ -62,6 +62,17 @@ run UFFDMAP_STATS="$dir/stats-%p.json"
 python3 -c 'import glob, json, sys; f = glob.glob(sys.argv[1] + "/stats-*.json"); assert len(f) == 1 and json.load(open(f[0]))["mappings"] == 1, f' "$dir" &&
     ok "UFFDMAP_STATS=/path writes JSON there, %p the pid" || fail "stats file: $err"
 rm -f "$dir"/stats-*.json
+# Live statistics: the file exists and is rewritten while the program still runs.
+env LD_PRELOAD="$so" UFFDMAP_PATHS="$dir/*" UFFDMAP_BUFSIZE=4M UFFDMAP_STATS="$dir/stats-live.json" \
+    UFFDMAP_STATS_INTERVAL=1 "$mapcat" "$file" --sleep 3 >/dev/null 2>"$dir/err" &
+live=$!
+sleep 2
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["mappings"] == 1, d' \
+    "$dir/stats-live.json" 2>/dev/null && kill -0 $live 2>/dev/null &&
+    ok "UFFDMAP_STATS_INTERVAL rewrites the file while the program runs" ||
+    fail "live stats: $(cat "$dir/err")"
+wait $live
+rm -f "$dir/stats-live.json"
 ln -sf /nonexistent-target "$dir/stats-link.json"
 run UFFDMAP_STATS="$dir/stats-link.json"
 [ ! -e /nonexistent-target ] && echo "$err" | grep -q "not writing $dir/stats-link.json" &&
