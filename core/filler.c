@@ -191,10 +191,14 @@ static void serve_missing(struct um_filler *self, const struct um_entry *e, uint
             /* The frame holds another piece of a block split by munmap() (or the fault is a
              * stale one for a page handed to the kernel): give it up and fill this piece. */
             if (um_cache_claim(&um_rt.cache, s - 1)) {
-                if (um_writeback_frame(&um_rt.cache, s - 1))
-                    um_cache_release(&um_rt.cache, s - 1); /* keep unwritten stores */
-                else
-                    um_cache_drop(&um_rt.cache, s - 1, 0, 0);
+                if (um_writeback_frame(&um_rt.cache, s - 1)) {
+                    /* Its stores cannot be written: keep them, and let the thread retry
+                     * rather than spin here. */
+                    um_cache_release(&um_rt.cache, s - 1);
+                    um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
+                    return;
+                }
+                um_cache_drop(&um_rt.cache, s - 1, 0, 0);
             }
             continue;
         }
