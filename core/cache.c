@@ -219,8 +219,11 @@ bool um_cache_evict_one(struct um_cache *c)
             um_cache_release(c, f); /* kept, still dirty; msync() will report the error */
             continue;
         }
+        struct um_file_stats *fs = c->frames[f].map->stats;
         um_cache_drop(c, f, 0, 0);
         um_stat_add(&um_stats.evictions, 1);
+        if (fs)
+            um_stat_add(&fs->evictions, 1);
         return true;
     }
     return false;

@@ -63,6 +63,7 @@ static void fill_run(struct um_filler *self, struct um_mapping *m, size_t k0, si
             size_t len = (bhi < filled ? bhi : filled) - blo;
             um_cache_commit(&um_rt.cache, frames[i], m, k0 + i, blo, len, m->pagesize);
             um_stat_add(&um_stats.fills, 1);
+            um_stat_add(&m->stats->fills, 1);
         } else {
             atomic_store(&m->slots[k0 + i], 0);
             um_cache_discard(&um_rt.cache, frames[i], m->pagesize);
@@ -70,6 +71,7 @@ static void fill_run(struct um_filler *self, struct um_mapping *m, size_t k0, si
     }
     um_stat_add(&um_stats.pages_filled, present / UM_PAGE);
     um_stat_add(&um_stats.bytes_read, read_bytes);
+    um_stat_add(&m->stats->bytes_read, read_bytes);
     if (present < hi - lo)
         hand_to_kernel(m, filled, hi);
 }
@@ -130,6 +132,9 @@ static void read_ahead(struct um_filler *self, const struct um_entry *e, size_t 
         most = self->run_bytes;
     if (most > um_rt.cache.budget / 4)
         most = um_rt.cache.budget / 4; /* read-ahead must not evict what it reads */
+    /* A fault right after the last window means the program read through all of it. */
+    if (k == atomic_load(&m->ra.next))
+        um_stat_add(&um_stats.readahead_used, atomic_load(&m->ra.window));
     unsigned window = um_ra_on_fault(&m->ra, k, (unsigned)(most / m->pagesize),
                                      um_rt.cfg.readahead);
     size_t n = 0;
@@ -314,6 +319,7 @@ void um_filler_serve(struct um_filler *self, uintptr_t addr, uint64_t flags, uin
     const struct um_entry *e = um_registry_find(&um_rt.registry, addr);
     if (e) {
         self->misses = 0;
+        um_stat_add(&e->map->stats->faults, 1);
         if (flags & UFFD_PAGEFAULT_FLAG_WP) {
             um_stat_add(&um_stats.wp_faults, 1);
             serve_write(e, addr);

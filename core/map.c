@@ -142,6 +142,7 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
         return UM_PASS;
     }
     um_mapping_set_path(m, path);
+    m->stats = um_stats_file(path);
     m->dev = st->st_dev;
     m->ino = st->st_ino;
     if (um_registry_insert(&um_rt.registry, m->start, m->end, m)) {

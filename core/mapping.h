@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "../policies/readahead.h"
+#include "stats.h"
 
 struct um_mapping {
     uintptr_t start, end;  /* the range as first mapped */
@@ -29,6 +30,7 @@ struct um_mapping {
     unsigned chunk_shift;  /* log2 of the dirty-tracking unit: max(4 KiB, pagesize / 64) */
     _Atomic int wb_error;  /* errno of a write-back that failed, until msync() reports it */
     struct um_ra ra;       /* read-ahead state and madvise() hint */
+    struct um_file_stats *stats; /* this file's counters (stats.h) */
     dev_t dev;             /* the file's identity: other descriptors of it are found by these */
     ino_t ino;
     char path[192];        /* for messages */

@@ -1,6 +1,7 @@
 #include "stats.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,44 @@ void um_stat_peak(uint64_t resident)
 static uint64_t get(_Atomic uint64_t *counter)
 {
     return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
+static pthread_mutex_t files_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct um_file_stats *um_stats_file(const char *path)
+{
+    pthread_mutex_lock(&files_lock);
+    unsigned n = atomic_load(&um_stats.nfiles), i = 0;
+    while (i < n && strcmp(um_stats.files[i].path, path))
+        i++;
+    if (i == n) {
+        i = n < UM_STATS_FILES ? n : UM_STATS_FILES - 1;
+        if (n < UM_STATS_FILES) {
+            snprintf(um_stats.files[i].path, sizeof um_stats.files[i].path, "%s",
+                     n == UM_STATS_FILES - 1 ? "(other files)" : path);
+            atomic_store(&um_stats.nfiles, n + 1);
+        }
+    }
+    pthread_mutex_unlock(&files_lock);
+    atomic_fetch_add_explicit(&um_stats.files[i].mappings, 1, memory_order_relaxed);
+    return &um_stats.files[i];
+}
+
+/* A path as a JSON string body: quotes, backslashes and control characters escaped. */
+static size_t json_escape(char *out, size_t size, const char *in)
+{
+    size_t n = 0;
+    for (; *in && n + 7 < size; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (c == '"' || c == '\\')
+            n += (size_t)snprintf(out + n, size - n, "\\%c", c);
+        else if (c < 0x20)
+            n += (size_t)snprintf(out + n, size - n, "\\u%04x", c);
+        else
+            out[n++] = (char)c;
+    }
+    out[n < size ? n : size - 1] = '\0';
+    return n;
 }
 
 static unsigned bucket_of(uint64_t ns)
@@ -78,6 +117,7 @@ static const struct {
     {"mappings", &um_stats.mappings},           {"passed", &um_stats.passed},
     {"faults", &um_stats.faults},               {"fills", &um_stats.fills},
     {"readahead_fills", &um_stats.readahead_fills},
+    {"readahead_used", &um_stats.readahead_used},
     {"pages_filled", &um_stats.pages_filled},   {"bytes_read", &um_stats.bytes_read},
     {"evictions", &um_stats.evictions},         {"wp_faults", &um_stats.wp_faults},
     {"dirtied_pages", &um_stats.dirtied_pages}, {"writeback_bytes", &um_stats.writeback_bytes},
@@ -97,9 +137,22 @@ static size_t format(char *out, size_t size, bool json)
             (unsigned long long)get(counters[i].value));
     double p50 = percentile_us(0.5), p90 = percentile_us(0.9), p99 = percentile_us(0.99);
     double max = (double)get(&um_stats.latency_max_ns) / 1000.0;
-    if (json)
-        PUT(",\"fault_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f}}\n", p50,
-            p90, p99, max);
+    if (json) {
+        PUT(",\"fault_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f},\"files\":[",
+            p50, p90, p99, max);
+        unsigned nfiles = atomic_load(&um_stats.nfiles);
+        for (unsigned i = 0; i < nfiles; i++) {
+            struct um_file_stats *f = &um_stats.files[i];
+            char path[400];
+            json_escape(path, sizeof path, f->path);
+            PUT("%s{\"path\":\"%s\",\"mappings\":%llu,\"faults\":%llu,\"fills\":%llu,"
+                "\"bytes_read\":%llu,\"evictions\":%llu}",
+                i ? "," : "", path, (unsigned long long)get(&f->mappings),
+                (unsigned long long)get(&f->faults), (unsigned long long)get(&f->fills),
+                (unsigned long long)get(&f->bytes_read), (unsigned long long)get(&f->evictions));
+        }
+        PUT("]}\n");
+    }
     else
         PUT(" fault_us_p50=%.1f fault_us_p90=%.1f fault_us_p99=%.1f fault_us_max=%.1f\n", p50,
             p90, p99, max);
@@ -117,7 +170,7 @@ void um_stats_print(int fd, bool json)
 {
     if (!worth_printing())
         return;
-    char text[2048];
+    char text[16384];
     size_t n = format(text, sizeof text, json);
     ssize_t ignored = um_os_write(fd, text, n);
     (void)ignored;
@@ -147,7 +200,7 @@ void um_stats_write_file(const char *pattern)
             close(fd);
         return;
     }
-    char text[2048];
+    char text[16384];
     size_t len = format(text, sizeof text, true);
     if (syscall(SYS_ftruncate, fd, 0) || um_os_write(fd, text, len) != (ssize_t)len)
         um_error("UFFDMAP_STATS: writing %s failed: %s", path, strerror(errno));

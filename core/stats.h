@@ -7,6 +7,12 @@
 #include <stdint.h>
 
 #define UM_LATENCY_BUCKETS 256
+#define UM_STATS_FILES 32 /* files counted one by one; the rest share the last entry */
+
+struct um_file_stats {
+    char path[192];
+    _Atomic uint64_t mappings, faults, fills, bytes_read, evictions;
+};
 
 struct um_stats {
     _Atomic uint64_t mappings;      /* mmap() calls served by the shim */
@@ -14,6 +20,8 @@ struct um_stats {
     _Atomic uint64_t faults;        /* page-fault events read from userfaultfd */
     _Atomic uint64_t fills;         /* blocks filled */
     _Atomic uint64_t readahead_fills; /* of which read ahead of a fault */
+    _Atomic uint64_t readahead_used;  /* read-ahead blocks the program went on to read past:
+                                          a lower bound (reads of resident pages are unseen) */
     _Atomic uint64_t pages_filled;  /* 4 KiB pages installed */
     _Atomic uint64_t bytes_read;    /* bytes read from files */
     _Atomic uint64_t evictions;     /* blocks evicted to stay within the budget */
@@ -26,6 +34,8 @@ struct um_stats {
      * quarter power of two of nanoseconds. */
     _Atomic uint64_t latency[UM_LATENCY_BUCKETS];
     _Atomic uint64_t latency_max_ns;
+    struct um_file_stats files[UM_STATS_FILES];
+    _Atomic unsigned nfiles;
 };
 
 extern struct um_stats um_stats;
@@ -37,6 +47,8 @@ static inline void um_stat_add(_Atomic uint64_t *counter, uint64_t n)
 
 void um_stat_peak(uint64_t resident);
 void um_stat_latency(uint64_t ns);
+/* The per-file counters for path (found or added; the last entry collects the overflow). */
+struct um_file_stats *um_stats_file(const char *path);
 /* The summary, as one text line or one JSON object, on fd; nothing if this process mapped no
  * file that matched UFFDMAP_PATHS. */
 void um_stats_print(int fd, bool json);

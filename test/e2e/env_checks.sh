@@ -54,7 +54,7 @@ echo "$err" | grep -Eq "stats: pid=[0-9]+ prog=mapcat mappings=1 .*faults=[1-9][
     ok "UFFDMAP_STATS=1 prints a summary at exit" || fail "stats: $err"
 
 run UFFDMAP_STATS=json
-echo "$err" | python3 -c 'import json, sys; d = json.loads(sys.stdin.read()); assert d["prog"] == "mapcat" and d["mappings"] == 1 and d["bytes_read"] == 3000000 and d["fault_us"]["p50"] > 0, d' &&
+echo "$err" | python3 -c 'import json, sys; d = json.loads(sys.stdin.read()); assert d["prog"] == "mapcat" and d["mappings"] == 1 and d["bytes_read"] == 3000000 and d["fault_us"]["p50"] > 0, d; f = d["files"][0]; assert f["path"].endswith("env_checks.bin") and f["mappings"] == 1 and f["faults"] > 0 and f["bytes_read"] == 3000000 and "readahead_used" in d, d' &&
     ok "UFFDMAP_STATS=json prints one JSON object" || fail "json stats: $err"
 
 rm -f "$dir"/stats-*.json
