@@ -149,6 +149,11 @@ void um_cache_commit(struct um_cache *c, uint32_t f, struct um_mapping *m, size_
     fr->len = len;
     if (charged > len)
         atomic_fetch_sub(&c->charged, charged - len);
+    /* The block's identity for policies that remember evicted blocks: file and offset. */
+    uint64_t key = ((uint64_t)m->dev * 0x9e3779b97f4a7c15ULL) ^
+                   ((uint64_t)m->ino * 0xbf58476d1ce4e5b9ULL) ^
+                   ((m->first_block + block) << m->shift);
+    c->nodes[f].key = key ? key : 1;
     struct um_shard *s = shard_of(c, f);
     pthread_mutex_lock(&s->lock);
     atomic_store(&fr->state, UM_FRAME_RESIDENT);

@@ -225,7 +225,7 @@ static const struct var vars[] = {
     {"UFFDMAP_EVICTORS", parse_evictors, "a whole number from 0 to 64", BAD_FATAL},
     {"UFFDMAP_HIGH_WATER", parse_high, "a percentage from 1 to 100", BAD_FATAL},
     {"UFFDMAP_LOW_WATER", parse_low, "a percentage from 0 to 99, below UFFDMAP_HIGH_WATER", BAD_FATAL},
-    {"UFFDMAP_EVICT", parse_evict, "one of: fifo", BAD_FATAL},
+    {"UFFDMAP_EVICT", parse_evict, "one of: fifo, 2q", BAD_FATAL},
     {"UFFDMAP_READAHEAD", parse_readahead, "adaptive or none", BAD_FATAL},
     {"UFFDMAP_READAHEAD_MAX", parse_readahead_max, "a size, e.g. 0, 256K or 2M", BAD_FATAL},
     {"UFFDMAP_STATS", parse_stats, "0, 1 (or text), json, or an absolute file path for JSON",

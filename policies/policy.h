@@ -15,6 +15,8 @@
 struct um_pnode {
     uint32_t prev, next;
     uint32_t aux; /* free for the policy: reference bits, list tags, ... */
+    uint64_t key; /* set by the cache before insert: the block's identity (file and offset),
+                     the same each time that block is filled again */
 };
 
 struct um_policy_ops {
@@ -32,5 +34,6 @@ struct um_policy_ops {
 const struct um_policy_ops *um_policy_find(const char *name);
 
 extern const struct um_policy_ops um_policy_fifo;
+extern const struct um_policy_ops um_policy_2q;
 
 #endif

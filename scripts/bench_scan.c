@@ -1,6 +1,7 @@
-/* bench-scan FILE seq|rand|hot|rmw [PAGES]: map FILE and touch one byte of each 4 KiB page, in
+/* bench-scan FILE seq|rand|hot|scanhot|rmw [PAGES]: map FILE and touch one byte of each 4 KiB page, in
  * file order (seq) or in a random order (PAGES of them; default all); hot touches random pages
- * of the first eighth of the file 90 % of the time and of the rest 10 %; rmw maps it shared
+ * of the first eighth of the file 90 % of the time and of the rest 10 %; scanhot alternates
+ * such hot accesses with the pages of a sequential scan of the whole file; rmw maps it shared
  * and writable and increments the byte (random read-modify-write), then msync()s. Prints the time per page
  * touched, the throughput over the bytes mapped, and a checksum so that runs can be compared.
  * Run it with and without the preload (scripts/bench-read.sh does) for the ratio. */
@@ -34,8 +35,8 @@ static uint64_t next(uint64_t *s)
 int main(int argc, char **argv)
 {
     if (argc < 3 || (strcmp(argv[2], "seq") && strcmp(argv[2], "rand") && strcmp(argv[2], "hot") &&
-                     strcmp(argv[2], "rmw"))) {
-        fprintf(stderr, "usage: %s FILE seq|rand|hot|rmw [PAGES]\n", argv[0]);
+                     strcmp(argv[2], "scanhot") && strcmp(argv[2], "rmw"))) {
+        fprintf(stderr, "usage: %s FILE seq|rand|hot|scanhot|rmw [PAGES]\n", argv[0]);
         return 2;
     }
     bool rmw = !strcmp(argv[2], "rmw");
@@ -53,13 +54,16 @@ int main(int argc, char **argv)
         return 1;
     }
     bool random = strcmp(argv[2], "seq") != 0;
-    bool hot = !strcmp(argv[2], "hot");
+    bool scanhot = !strcmp(argv[2], "scanhot");
+    bool hot = scanhot || !strcmp(argv[2], "hot");
     uint64_t seed = 0x2545F4914F6CDD1DULL, sum = 0;
     double t0 = now();
     for (size_t i = 0; i < touches; i++) {
         size_t page = random ? next(&seed) % npages : i % npages;
         if (hot && next(&seed) % 10 != 0)
             page %= npages / 8 ? npages / 8 : 1;
+        if (scanhot && i % 2)
+            page = (i / 2) % npages; /* every other access: the scan */
         size_t at = page * 4096 + (page % 4093);
         sum += p[at];
         if (rmw)
