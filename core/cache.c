@@ -243,6 +243,12 @@ void um_cache_release(struct um_cache *c, uint32_t f)
     pthread_mutex_unlock(&s->lock);
 }
 
+void um_cache_touch_locked(struct um_cache *c, uint32_t f)
+{
+    if (c->policy->touch)
+        c->policy->touch(shard_of(c, f)->policy_state, f);
+}
+
 void um_cache_lock_frame(struct um_cache *c, uint32_t f)
 {
     pthread_mutex_lock(&shard_of(c, f)->lock);

@@ -92,6 +92,8 @@ void um_cache_discard(struct um_cache *c, uint32_t f, size_t charged);
 bool um_cache_claim(struct um_cache *c, uint32_t f);
 /* BUSY -> RESIDENT again, back into the policy (a claim that did not drop). */
 void um_cache_release(struct um_cache *c, uint32_t f);
+/* With frame f's shard lock held: the program stored to f (for policies that care). */
+void um_cache_touch_locked(struct um_cache *c, uint32_t f);
 /* The lock that guards frame f's state and dirty bits. */
 void um_cache_lock_frame(struct um_cache *c, uint32_t f);
 void um_cache_unlock_frame(struct um_cache *c, uint32_t f);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../policies/policy.h"
+#include "../policies/readahead.h"
 
 #define MAX_THREADS 64
 
@@ -167,13 +168,13 @@ static enum verdict parse_evict(struct um_config *cfg, const char *value)
 
 static enum verdict parse_readahead(struct um_config *cfg, const char *value)
 {
-    if (!strcmp(value, "adaptive"))
-        cfg->readahead = true;
-    else if (!strcmp(value, "none"))
-        cfg->readahead = false;
-    else
-        return BAD_FATAL;
-    return OK;
+    static const char *const modes[] = {"none", "fixed", "adaptive"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(value, modes[i])) {
+            cfg->readahead = i; /* enum um_ra_mode order */
+            return OK;
+        }
+    return BAD_FATAL;
 }
 
 static enum verdict parse_readahead_max(struct um_config *cfg, const char *value)
@@ -225,8 +226,8 @@ static const struct var vars[] = {
     {"UFFDMAP_EVICTORS", parse_evictors, "a whole number from 0 to 64", BAD_FATAL},
     {"UFFDMAP_HIGH_WATER", parse_high, "a percentage from 1 to 100", BAD_FATAL},
     {"UFFDMAP_LOW_WATER", parse_low, "a percentage from 0 to 99, below UFFDMAP_HIGH_WATER", BAD_FATAL},
-    {"UFFDMAP_EVICT", parse_evict, "one of: fifo, 2q", BAD_FATAL},
-    {"UFFDMAP_READAHEAD", parse_readahead, "adaptive or none", BAD_FATAL},
+    {"UFFDMAP_EVICT", parse_evict, "one of: fifo, clock, 2q", BAD_FATAL},
+    {"UFFDMAP_READAHEAD", parse_readahead, "none, fixed or adaptive", BAD_FATAL},
     {"UFFDMAP_READAHEAD_MAX", parse_readahead_max, "a size, e.g. 0, 256K or 2M", BAD_FATAL},
     {"UFFDMAP_STATS", parse_stats, "0, 1 (or text), json, or an absolute file path for JSON",
      BAD_DEFAULT},
@@ -316,7 +317,7 @@ static void set_defaults(struct um_config *cfg)
     cfg->high_water = 90;
     cfg->low_water = 80;
     cfg->evict = um_policy_find("fifo");
-    cfg->readahead = true;
+    cfg->readahead = UM_RA_ADAPTIVE;
     cfg->readahead_max = 1UL << 20;
     cfg->log_level = UM_LOG_WARN;
 }

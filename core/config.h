@@ -19,7 +19,7 @@ struct um_config {
     unsigned high_water; /* percent of bufsize where background eviction starts */
     unsigned low_water;  /* percent of bufsize where it stops */
     const struct um_policy_ops *evict;
-    bool readahead;         /* adaptive read-ahead; off: only madvise(MADV_SEQUENTIAL) reads ahead */
+    int readahead;          /* enum um_ra_mode (policies/readahead.h) */
     size_t readahead_max;   /* bytes read ahead of a fault at most */
     enum { UM_STATS_OFF, UM_STATS_TEXT, UM_STATS_JSON, UM_STATS_FILE } stats;
     char stats_path[256]; /* UM_STATS_FILE: JSON written there at exit ("%p": the pid) */

@@ -136,7 +136,7 @@ static void read_ahead(struct um_filler *self, const struct um_entry *e, size_t 
     if (k == atomic_load(&m->ra.next))
         um_stat_add(&um_stats.readahead_used, atomic_load(&m->ra.window));
     unsigned window = um_ra_on_fault(&m->ra, k, (unsigned)(most / m->pagesize),
-                                     um_rt.cfg.readahead);
+                                     (enum um_ra_mode)um_rt.cfg.readahead);
     size_t n = 0;
     uintptr_t lo = 0, hi = 0;
     for (size_t next = k + 1; next <= k + window && next < m->nblocks; next++) {
@@ -241,6 +241,7 @@ static bool mark_dirty_and_unprotect(const struct um_mapping *m, uint32_t f, uin
             hi = fr->addr + fr->len;
         if (!(atomic_fetch_or(&fr->dirty, 1ULL << chunk) & 1ULL << chunk))
             um_stat_add(&um_stats.dirtied_pages, (hi - lo) / UM_PAGE);
+        um_cache_touch_locked(&um_rt.cache, f);
         um_uffd_writeprotect(um_rt.uffd, lo, hi - lo, false); /* wakes the writer */
     }
     um_cache_unlock_frame(&um_rt.cache, f);

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-static const struct um_policy_ops *const policies[] = {&um_policy_fifo, &um_policy_2q};
+static const struct um_policy_ops *const policies[] = {&um_policy_fifo, &um_policy_clock, &um_policy_2q};
 
 const struct um_policy_ops *um_policy_find(const char *name)
 {

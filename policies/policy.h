@@ -29,11 +29,14 @@ struct um_policy_ops {
     void (*remove)(void *state, uint32_t frame);
     /* Remove and return the frame to evict next, or UM_NO_FRAME when none is resident. */
     uint32_t (*victim)(void *state);
+    /* Optional: the program stored to a resident frame (the only access user space sees). */
+    void (*touch)(void *state, uint32_t frame);
 };
 
 const struct um_policy_ops *um_policy_find(const char *name);
 
 extern const struct um_policy_ops um_policy_fifo;
 extern const struct um_policy_ops um_policy_2q;
+extern const struct um_policy_ops um_policy_clock;
 
 #endif

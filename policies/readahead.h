@@ -2,7 +2,8 @@
  *
  * Adaptive, like the kernel's on-demand read-ahead: per mapping, a fault on the block right
  * after the last window doubles the window (1, 2, 4, ... up to the maximum); any other fault
- * collapses it to nothing, so random access reads only what it touches. madvise() hints
+ * collapses it to nothing, so random access reads only what it touches (a fixed window is
+ * the other mode). madvise() hints
  * override: MADV_SEQUENTIAL always reads the maximum, MADV_RANDOM never reads ahead. */
 #ifndef UM_READAHEAD_H
 #define UM_READAHEAD_H
@@ -12,6 +13,7 @@
 #include <stddef.h>
 
 enum um_ra_hint { UM_RA_NORMAL, UM_RA_SEQUENTIAL, UM_RA_RANDOM };
+enum um_ra_mode { UM_RA_NONE, UM_RA_FIXED, UM_RA_ADAPTIVE };
 
 struct um_ra {
     _Atomic size_t next;     /* the block a sequential reader faults on next */
@@ -19,9 +21,10 @@ struct um_ra {
     _Atomic int hint;        /* enum um_ra_hint */
 };
 
-/* A missing-page fault on `block`: the number of following blocks to fill too (at most `max`;
- * 0 when `adaptive` is off and no hint asks for more). Races between fillers only make the
- * guess less exact, never wrong. */
-unsigned um_ra_on_fault(struct um_ra *ra, size_t block, unsigned max, bool adaptive);
+/* A missing-page fault on `block`: the number of following blocks to fill too (at most `max`).
+ * UM_RA_NONE: none unless MADV_SEQUENTIAL; UM_RA_FIXED: always `max` unless MADV_RANDOM;
+ * UM_RA_ADAPTIVE: as described above. Races between fillers only make the guess less exact,
+ * never wrong. */
+unsigned um_ra_on_fault(struct um_ra *ra, size_t block, unsigned max, enum um_ra_mode mode);
 
 #endif
