@@ -39,6 +39,8 @@ rc=$?
     { fail "mismatch not detected (exit $rc)"; cat "$dir/out"; }
 "$ab" --runs 1 --paths x -- >"$dir/out" 2>&1
 [ $? = 2 ] && grep -q "no program to run" "$dir/out" && ok "bad command line" || fail "bad command line"
+"$ab" --runs 1 --paths x --set FOO=1 -- true >"$dir/out" 2>&1
+[ $? = 2 ] && grep -q "is not UFFDMAP_NAME=VALUE" "$dir/out" && ok "bad --set" || fail "bad --set"
 rm -f "$file" "$dir"/ab*.json "$dir"/ab*.svg "$dir/out"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
