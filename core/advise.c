@@ -85,7 +85,8 @@ static bool prefetch(void *addr, uintptr_t lo, uintptr_t hi, int *result)
     bool ours = um_registry_overlaps(r, lo, hi);
     if (ours) {
         *result = um_os_madvise(addr, hi - lo, MADV_WILLNEED); /* the kernel's validation */
-        void *buf = um_os_alloc(um_rt.cfg.pagesize);
+        size_t buf_len = um_config_max_pagesize(&um_rt.cfg);
+        void *buf = um_os_alloc(buf_len);
         for (uintptr_t at = lo; *result == 0 && buf && at < hi;) {
             const struct um_entry *e = um_registry_find(r, at);
             uintptr_t end = e ? (e->end < hi ? e->end : hi) : at + UM_PAGE;
@@ -93,7 +94,7 @@ static bool prefetch(void *addr, uintptr_t lo, uintptr_t hi, int *result)
                 um_prefetch_locked(e, at, end, buf, um_rt.cache.budget / 2);
             at = end;
         }
-        um_os_free(buf, um_rt.cfg.pagesize);
+        um_os_free(buf, buf_len);
     }
     um_registry_unlock(r);
     return ours;

@@ -96,6 +96,50 @@ static char *canonical_pattern(const char *pattern)
     return strdup(buf);
 }
 
+static bool valid_pagesize(size_t n)
+{
+    return n >= 4096 && n <= (64u << 20) && !(n & (n - 1));
+}
+
+static int readahead_mode(const char *value)
+{
+    static const char *const modes[] = {"none", "fixed", "adaptive"}; /* enum um_ra_mode */
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(value, modes[i]))
+            return i;
+    return -1;
+}
+
+/* "{pagesize=64K,readahead=none}" after a pattern: fills rule; -1 on anything unknown. */
+static int parse_rule(char *options, struct um_path_rule *rule)
+{
+    size_t len = strlen(options);
+    if (options[0] != '{' || options[len - 1] != '}')
+        return -1;
+    options[len - 1] = '\0';
+    char *save = NULL;
+    for (char *opt = strtok_r(options + 1, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(opt, '=');
+        if (!eq)
+            return -1;
+        *eq = '\0';
+        const char *value = eq + 1;
+        if (!strcmp(opt, "pagesize")) {
+            if (um_parse_size(value, &rule->pagesize) || !valid_pagesize(rule->pagesize))
+                return -1;
+        } else if (!strcmp(opt, "readahead")) {
+            if ((rule->readahead = readahead_mode(value)) < 0)
+                return -1;
+        } else if (!strcmp(opt, "readahead_max")) {
+            if (um_parse_size(value, &rule->readahead_max))
+                return -1;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static enum verdict parse_paths(struct um_config *cfg, const char *value)
 {
     char *copy = strdup(value);
@@ -105,18 +149,29 @@ static enum verdict parse_paths(struct um_config *cfg, const char *value)
     for (const char *p = value; *p; p++)
         n += *p == ':';
     cfg->paths = calloc(n, sizeof *cfg->paths);
-    if (!cfg->paths) {
+    cfg->rules = calloc(n, sizeof *cfg->rules);
+    if (!cfg->paths || !cfg->rules) {
         free(copy);
         return BAD_FATAL;
     }
+    enum verdict verdict = OK;
     char *save = NULL;
     for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+        struct um_path_rule rule = {.pagesize = 0, .readahead = -1, .readahead_max = 0};
+        char *brace = strchr(tok, '{');
+        if (brace) {
+            if (parse_rule(brace, &rule))
+                verdict = BAD_FATAL;
+            *brace = '\0';
+        }
         char *pattern = canonical_pattern(tok);
-        if (pattern)
+        if (pattern) {
+            cfg->rules[cfg->npaths] = rule;
             cfg->paths[cfg->npaths++] = pattern;
+        }
     }
     free(copy);
-    return OK;
+    return verdict;
 }
 
 static enum verdict parse_bufsize(struct um_config *cfg, const char *value)
@@ -131,7 +186,7 @@ static enum verdict parse_bufsize(struct um_config *cfg, const char *value)
 static enum verdict parse_pagesize(struct um_config *cfg, const char *value)
 {
     size_t n;
-    if (um_parse_size(value, &n) || n < 4096 || n > (64u << 20) || (n & (n - 1)))
+    if (um_parse_size(value, &n) || !valid_pagesize(n))
         return BAD_FATAL;
     cfg->pagesize = n;
     return OK;
@@ -168,13 +223,11 @@ static enum verdict parse_evict(struct um_config *cfg, const char *value)
 
 static enum verdict parse_readahead(struct um_config *cfg, const char *value)
 {
-    static const char *const modes[] = {"none", "fixed", "adaptive"};
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(value, modes[i])) {
-            cfg->readahead = i; /* enum um_ra_mode order */
-            return OK;
-        }
-    return BAD_FATAL;
+    int mode = readahead_mode(value);
+    if (mode < 0)
+        return BAD_FATAL;
+    cfg->readahead = mode;
+    return OK;
 }
 
 static enum verdict parse_readahead_max(struct um_config *cfg, const char *value)
@@ -219,7 +272,10 @@ static enum verdict parse_log(struct um_config *cfg, const char *value)
 }
 
 static const struct var vars[] = {
-    {"UFFDMAP_PATHS", parse_paths, "colon-separated absolute or relative fnmatch patterns", BAD_FATAL},
+    {"UFFDMAP_PATHS", parse_paths,
+     "colon-separated fnmatch patterns, each optionally followed by "
+     "{pagesize=SIZE,readahead=none|fixed|adaptive,readahead_max=SIZE}",
+     BAD_FATAL},
     {"UFFDMAP_BUFSIZE", parse_bufsize, "a size of at least 1M, e.g. 256M or 2G", BAD_FATAL},
     {"UFFDMAP_PAGESIZE", parse_pagesize, "a power of two from 4K to 64M, e.g. 4K or 64K", BAD_FATAL},
     {"UFFDMAP_FILLERS", parse_fillers, "a whole number from 1 to 64", BAD_FATAL},
@@ -333,11 +389,11 @@ static int check_combination(const struct um_config *cfg)
         bad = -1;
     }
     /* Every filler may hold one page being filled; the budget must leave room beyond that. */
-    size_t least = cfg->pagesize * (cfg->fillers + 2);
+    size_t least = um_config_max_pagesize(cfg) * (cfg->fillers + 2);
     if (cfg->bufsize < least) {
-        um_error("UFFDMAP_BUFSIZE=%zu is too small for UFFDMAP_PAGESIZE=%zu with %u fillers: "
+        um_error("UFFDMAP_BUFSIZE=%zu is too small for page size %zu with %u fillers: "
                  "need at least %zu bytes; paging stays off",
-                 cfg->bufsize, cfg->pagesize, cfg->fillers, least);
+                 cfg->bufsize, um_config_max_pagesize(cfg), cfg->fillers, least);
         bad = -1;
     }
     return bad;
@@ -375,14 +431,55 @@ void um_config_free(struct um_config *cfg)
     for (size_t i = 0; i < cfg->npaths; i++)
         free(cfg->paths[i]);
     free(cfg->paths);
+    free(cfg->rules);
     cfg->paths = NULL;
+    cfg->rules = NULL;
     cfg->npaths = 0;
+}
+
+const struct um_path_rule *um_config_match(const struct um_config *cfg, const char *path)
+{
+    for (size_t i = 0; i < cfg->npaths; i++)
+        if (fnmatch(cfg->paths[i], path, FNM_PATHNAME) == 0)
+            return &cfg->rules[i];
+    return NULL;
 }
 
 bool um_config_matches(const struct um_config *cfg, const char *path)
 {
+    return um_config_match(cfg, path) != NULL;
+}
+
+size_t um_config_pagesize(const struct um_config *cfg, const struct um_path_rule *rule)
+{
+    return rule && rule->pagesize ? rule->pagesize : cfg->pagesize;
+}
+
+int um_config_readahead(const struct um_config *cfg, const struct um_path_rule *rule)
+{
+    return rule && rule->readahead >= 0 ? rule->readahead : cfg->readahead;
+}
+
+size_t um_config_readahead_max(const struct um_config *cfg, const struct um_path_rule *rule)
+{
+    return rule && rule->readahead_max ? rule->readahead_max : cfg->readahead_max;
+}
+
+size_t um_config_max_pagesize(const struct um_config *cfg)
+{
+    size_t most = cfg->pagesize;
     for (size_t i = 0; i < cfg->npaths; i++)
-        if (fnmatch(cfg->paths[i], path, FNM_PATHNAME) == 0)
-            return true;
-    return false;
+        if (cfg->rules[i].pagesize > most)
+            most = cfg->rules[i].pagesize;
+    return most;
+}
+
+size_t um_config_max_run(const struct um_config *cfg)
+{
+    size_t most = cfg->readahead_max;
+    for (size_t i = 0; i < cfg->npaths; i++)
+        if (cfg->rules[i].readahead_max > most)
+            most = cfg->rules[i].readahead_max;
+    size_t page = um_config_max_pagesize(cfg);
+    return most > page ? (most + 4095) & ~(size_t)4095 : page;
 }

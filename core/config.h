@@ -9,8 +9,17 @@
 
 struct um_policy_ops;
 
+/* Settings one UFFDMAP_PATHS entry may carry, as PATTERN{pagesize=…,readahead=…,readahead_max=…};
+ * 0 (or -1 for readahead) means the process-wide value. */
+struct um_path_rule {
+    size_t pagesize;
+    int readahead;
+    size_t readahead_max;
+};
+
 struct um_config {
     char **paths; /* absolute fnmatch(3) patterns; none = nothing is managed */
+    struct um_path_rule *rules; /* one per pattern */
     size_t npaths;
     size_t bufsize;  /* process-wide budget of resident managed bytes */
     size_t pagesize; /* fill granularity, a power of two >= 4 KiB */
@@ -35,6 +44,15 @@ int um_config_parse(struct um_config *cfg, char *const *env);
 void um_config_free(struct um_config *cfg);
 
 bool um_config_matches(const struct um_config *cfg, const char *path);
+/* The rule of the first pattern path matches, or NULL. */
+const struct um_path_rule *um_config_match(const struct um_config *cfg, const char *path);
+/* The settings a mapping of path gets: its rule's, or the process-wide ones. */
+size_t um_config_pagesize(const struct um_config *cfg, const struct um_path_rule *rule);
+int um_config_readahead(const struct um_config *cfg, const struct um_path_rule *rule);
+size_t um_config_readahead_max(const struct um_config *cfg, const struct um_path_rule *rule);
+/* The largest page size and read-ahead any mapping may get (for buffer sizes). */
+size_t um_config_max_pagesize(const struct um_config *cfg);
+size_t um_config_max_run(const struct um_config *cfg);
 
 /* "123", "64K", "256M", "2G", "1T" (binary units, case-insensitive, optional "B"/"iB"). */
 int um_parse_size(const char *text, size_t *out);

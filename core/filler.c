@@ -127,7 +127,7 @@ static void fill_private_gap(struct um_filler *self, struct um_mapping *m, uintp
 static void read_ahead(struct um_filler *self, const struct um_entry *e, size_t k)
 {
     struct um_mapping *m = e->map;
-    size_t most = um_rt.cfg.readahead_max; /* the run buffer holds this much, rounded down */
+    size_t most = m->ra_max; /* the run buffer holds the largest of these */
     if (most > self->run_bytes)
         most = self->run_bytes;
     if (most > um_rt.cache.budget / 4)
@@ -136,7 +136,7 @@ static void read_ahead(struct um_filler *self, const struct um_entry *e, size_t 
     if (k == atomic_load(&m->ra.next))
         um_stat_add(&um_stats.readahead_used, atomic_load(&m->ra.window));
     unsigned window = um_ra_on_fault(&m->ra, k, (unsigned)(most / m->pagesize),
-                                     (enum um_ra_mode)um_rt.cfg.readahead);
+                                     (enum um_ra_mode)m->ra_mode);
     size_t n = 0;
     uintptr_t lo = 0, hi = 0;
     for (size_t next = k + 1; next <= k + window && next < m->nblocks; next++) {

@@ -59,17 +59,18 @@ static bool can_track_stores(int prot)
     return !(prot & PROT_WRITE);
 }
 
-static bool matching_file(int fd, char *path, size_t size, struct stat *st)
+/* The rule of the UFFDMAP_PATHS entry fd's file matches, or NULL. */
+static const struct um_path_rule *matching_file(int fd, char *path, size_t size, struct stat *st)
 {
     if (fstat(fd, st) || !S_ISREG(st->st_mode))
-        return false;
+        return NULL;
     char link[64];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, path, size - 1);
     if (n <= 0)
-        return false;
+        return NULL;
     path[n] = '\0';
-    return um_config_matches(&um_rt.cfg, path);
+    return um_config_match(&um_rt.cfg, path);
 }
 
 /* Ask the kernel itself whether it would accept this mapping, so that every invalid request
@@ -114,7 +115,8 @@ static int reopen(int fd, int prot, int flags)
 /* With the registry write-locked: make the anonymous range, track it, register it. Registering
  * last means no fault reaches a handler before the range is in the registry. */
 static enum um_map_result install(void *addr, size_t len, int prot, int flags, int fd, off_t off,
-                                  const struct stat *st, const char *path, void **out)
+                                  const struct stat *st, const char *path,
+                                  const struct um_path_rule *rule, void **out)
 {
     if ((flags & MAP_FIXED) && um_forget_locked(addr, len))
         return UM_FAILED;
@@ -133,7 +135,8 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
         return UM_PASS;
     }
     struct um_mapping *m = own_fd < 0 ? NULL
-                           : um_mapping_new((uintptr_t)p, len, (uint64_t)off, um_rt.cfg.pagesize,
+                           : um_mapping_new((uintptr_t)p, len, (uint64_t)off,
+                                            um_config_pagesize(&um_rt.cfg, rule),
                                             own_fd, prot, flags, (uint64_t)st->st_size);
     if (!m) {
         if (own_fd >= 0)
@@ -143,6 +146,8 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
     }
     um_mapping_set_path(m, path);
     m->stats = um_stats_file(path);
+    m->ra_mode = um_config_readahead(&um_rt.cfg, rule);
+    m->ra_max = um_config_readahead_max(&um_rt.cfg, rule);
     m->dev = st->st_dev;
     m->ino = st->st_ino;
     if (um_registry_insert(&um_rt.registry, m->start, m->end, m)) {
@@ -166,7 +171,8 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
 {
     char path[PATH_MAX];
     struct stat st;
-    if (!matching_file(fd, path, sizeof path, &st))
+    const struct um_path_rule *rule = matching_file(fd, path, sizeof path, &st);
+    if (!rule)
         return UM_PASS;
     if (!servable_request(prot, flags)) {
         um_stat_add(&um_stats.passed, 1);
@@ -183,7 +189,7 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
     }
     size_t rounded = um_page_up(len);
     um_registry_wrlock(&um_rt.registry);
-    enum um_map_result r = install(addr, rounded, prot, flags, fd, off, &st, path, out);
+    enum um_map_result r = install(addr, rounded, prot, flags, fd, off, &st, path, rule, out);
     um_registry_unlock(&um_rt.registry);
     if (r == UM_MANAGED) {
         name_range(*out, rounded, path);

@@ -120,10 +120,11 @@ int um_threads_start(void)
         return -1;
     for (unsigned i = 0; i < cfg->fillers; i++) {
         fillers[i].index = i;
-        size_t run = cfg->readahead_max > cfg->pagesize ? cfg->readahead_max : cfg->pagesize;
-        fillers[i].run_bytes = run & ~(cfg->pagesize - 1);
+        /* One block of the largest page size, or the longest read-ahead run of any rule; a
+         * run has at most one frame per 4 KiB. */
+        fillers[i].run_bytes = um_config_max_run(cfg);
         fillers[i].buf = um_os_alloc(fillers[i].run_bytes);
-        fillers[i].run = um_os_alloc(fillers[i].run_bytes / cfg->pagesize * sizeof(uint32_t));
+        fillers[i].run = um_os_alloc(fillers[i].run_bytes / UM_PAGE * sizeof(uint32_t));
         if (!fillers[i].buf || !fillers[i].run || spawn(filler_main, &fillers[i], "uffdmap-fill"))
             return i == 0 ? -1 : 0; /* fewer fillers still serve; none cannot */
     }

@@ -35,6 +35,17 @@ if [ -n "$read_bytes" ] && [ $((read_bytes * 10)) -le $((touched * 12)) ]; then
 else
     failed=$((failed + 1)); echo "FAIL: read more than 1.2x the bytes touched"
 fi
+# Per-path settings: the same scan, the file named with its own page size and no read-ahead.
+env LD_PRELOAD="$so" UFFDMAP_PATHS="$dir/*.bin{pagesize=16K,readahead=none}" UFFDMAP_BUFSIZE=128M \
+    UFFDMAP_PAGESIZE=4K UFFDMAP_READAHEAD=adaptive UFFDMAP_STATS=1 "$prog" "$file" seq \
+    >/dev/null 2>"$dir/err"
+ruled=$(stat_of fills "$dir/err")
+echo "sequential scan with {pagesize=16K,readahead=none}: fills=$ruled"
+if [ "$ruled" = 4096 ]; then
+    passed=$((passed + 1)); echo "ok: the path's own page size and read-ahead applied"
+else
+    failed=$((failed + 1)); echo "FAIL: expected 4096 fills of 16K blocks"
+fi
 rm -f "$file" "$dir/err"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -9,6 +9,7 @@
 #include "cmocka_all.h"
 #include "core/config.h"
 #include "policies/policy.h"
+#include "policies/readahead.h"
 
 static int parse(struct um_config *cfg, const char *a, const char *b, const char *c)
 {
@@ -125,6 +126,44 @@ static void stats_destinations(void **state)
     um_config_free(&cfg);
 }
 
+static void path_rules(void **state)
+{
+    (void)state;
+    struct um_config cfg;
+    assert_int_equal(parse(&cfg, "UFFDMAP_PATHS=/d/*.idx{pagesize=4K,readahead=none}:/d/*.bin",
+                           "UFFDMAP_PAGESIZE=64K", NULL),
+                     0);
+    const struct um_path_rule *idx = um_config_match(&cfg, "/d/a.idx");
+    const struct um_path_rule *bin = um_config_match(&cfg, "/d/a.bin");
+    assert_non_null(idx);
+    assert_non_null(bin);
+    assert_null(um_config_match(&cfg, "/d/a.txt"));
+    assert_int_equal(um_config_pagesize(&cfg, idx), 4096);
+    assert_int_equal(um_config_readahead(&cfg, idx), UM_RA_NONE);
+    assert_int_equal(um_config_pagesize(&cfg, bin), 64 << 10);
+    assert_int_equal(um_config_readahead(&cfg, bin), UM_RA_ADAPTIVE);
+    um_config_free(&cfg);
+    assert_int_equal(parse(&cfg, "UFFDMAP_PATHS=/d/*{pagesize=1M,readahead_max=4M}",
+                           "UFFDMAP_BUFSIZE=64M", NULL),
+                     0);
+    assert_int_equal(um_config_max_pagesize(&cfg), 1 << 20);
+    assert_int_equal(um_config_max_run(&cfg), 4 << 20);
+    um_config_free(&cfg);
+    static const char *const bad[] = {
+        "UFFDMAP_PATHS=/d/*{pagesize=3K}", "UFFDMAP_PATHS=/d/*{readahead=some}",
+        "UFFDMAP_PATHS=/d/*{colour=blue}", "UFFDMAP_PATHS=/d/*{pagesize=4K",
+        "UFFDMAP_PATHS=/d/*{pagesize}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(parse(&cfg, bad[i], NULL, NULL), -1);
+        um_config_free(&cfg);
+    }
+    /* A rule's page size counts in the budget check. */
+    assert_int_equal(parse(&cfg, "UFFDMAP_PATHS=/d/*{pagesize=8M}", "UFFDMAP_BUFSIZE=16M", NULL),
+                     -1);
+    um_config_free(&cfg);
+}
+
 static void paths_match(void **state)
 {
     (void)state;
@@ -163,6 +202,7 @@ int main(void)
         cmocka_unit_test(bad_combinations_disable),
         cmocka_unit_test(bad_cosmetic_keeps_default),
         cmocka_unit_test(stats_destinations),
+        cmocka_unit_test(path_rules),
         cmocka_unit_test(paths_match),
         cmocka_unit_test(relative_paths_are_absolute),
     };
