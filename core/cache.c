@@ -18,11 +18,6 @@ static struct um_shard *shard_of(struct um_cache *c, uint32_t f)
     return &c->shards[f % c->nshards];
 }
 
-static size_t policy_stride(const struct um_policy_ops *p)
-{
-    return (p->state_size + 63) & ~(size_t)63;
-}
-
 int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned low_pct,
                   const struct um_policy_ops *policy, bool background)
 {
@@ -30,7 +25,7 @@ int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned
     c->budget = budget;
     c->high = budget / 100 * high_pct;
     c->low = budget / 100 * low_pct;
-    c->policy = policy;
+    c->default_policy = um_policy_index(policy);
     c->background = background;
     c->nshards = NSHARDS;
     /* A frame holds at least one 4 KiB page, so this many frames can never run out before the
@@ -39,20 +34,69 @@ int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned
     c->frames = um_os_alloc((size_t)c->nframes * sizeof *c->frames);
     c->nodes = um_os_alloc((size_t)c->nframes * sizeof *c->nodes);
     c->shards = um_os_alloc(NSHARDS * sizeof *c->shards);
-    char *states = um_os_alloc(NSHARDS * policy_stride(policy));
-    if (!c->frames || !c->nodes || !c->shards || !states)
+    if (!c->frames || !c->nodes || !c->shards)
         return -1;
     for (unsigned s = 0; s < NSHARDS; s++) {
         struct um_shard *sh = &c->shards[s];
         pthread_mutex_init(&sh->lock, NULL);
         sh->free_head = UM_NO_FRAME;
         sh->next_unused = s;
-        sh->policy_state = states + s * policy_stride(policy);
-        policy->init(sh->policy_state, c->nodes);
+        sh->policy_state[c->default_policy] = um_os_alloc(policy->state_size);
+        if (!sh->policy_state[c->default_policy])
+            return -1;
+        policy->init(sh->policy_state[c->default_policy], c->nodes);
     }
     pthread_mutex_init(&c->pressure_lock, NULL);
     pthread_cond_init(&c->pressure_cond, NULL);
     return 0;
+}
+
+/* With s->lock held: the state of policy p in shard s, set up at its first use (falling back
+ * to the default policy if no memory can be had for it). */
+static void *policy_state(struct um_cache *c, struct um_shard *s, unsigned *p)
+{
+    if (!s->policy_state[*p]) {
+        const struct um_policy_ops *ops = um_policy_at(*p);
+        void *state = um_os_alloc(ops->state_size);
+        if (!state) {
+            *p = c->default_policy;
+            return s->policy_state[*p];
+        }
+        ops->init(state, c->nodes);
+        s->policy_state[*p] = state;
+    }
+    return s->policy_state[*p];
+}
+
+static void policy_insert(struct um_cache *c, struct um_shard *s, uint32_t f)
+{
+    unsigned p = c->frames[f].policy;
+    void *state = policy_state(c, s, &p);
+    c->frames[f].policy = p;
+    um_policy_at(p)->insert(state, f);
+    s->policy_frames[p]++;
+}
+
+static void policy_remove(struct um_cache *c, struct um_shard *s, uint32_t f)
+{
+    unsigned p = c->frames[f].policy;
+    um_policy_at(p)->remove(s->policy_state[p], f);
+    s->policy_frames[p]--;
+}
+
+static uint32_t policy_victim(struct um_cache *c, struct um_shard *s)
+{
+    (void)c;
+    unsigned best = 0;
+    for (unsigned p = 1; p < UM_NPOLICIES; p++)
+        if (s->policy_frames[p] > s->policy_frames[best])
+            best = p;
+    if (!s->policy_frames[best])
+        return UM_NO_FRAME;
+    uint32_t f = um_policy_at(best)->victim(s->policy_state[best]);
+    if (f != UM_NO_FRAME)
+        s->policy_frames[best]--;
+    return f;
 }
 
 static void signal_pressure(struct um_cache *c)
@@ -154,10 +198,11 @@ void um_cache_commit(struct um_cache *c, uint32_t f, struct um_mapping *m, size_
                    ((uint64_t)m->ino * 0xbf58476d1ce4e5b9ULL) ^
                    ((m->first_block + block) << m->shift);
     c->nodes[f].key = key ? key : 1;
+    fr->policy = m->policy_set ? m->policy : c->default_policy;
     struct um_shard *s = shard_of(c, f);
     pthread_mutex_lock(&s->lock);
     atomic_store(&fr->state, UM_FRAME_RESIDENT);
-    c->policy->insert(s->policy_state, f);
+    policy_insert(c, s, f);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -173,7 +218,7 @@ bool um_cache_claim(struct um_cache *c, uint32_t f)
     bool claimed = atomic_load(&c->frames[f].state) == UM_FRAME_RESIDENT;
     if (claimed) {
         atomic_store(&c->frames[f].state, UM_FRAME_BUSY);
-        c->policy->remove(s->policy_state, f);
+        policy_remove(c, s, f);
     }
     pthread_mutex_unlock(&s->lock);
     return claimed;
@@ -214,7 +259,7 @@ bool um_cache_evict_one(struct um_cache *c)
     for (unsigned i = 0; i < c->nshards; i++) {
         struct um_shard *s = &c->shards[(start + i) % c->nshards];
         pthread_mutex_lock(&s->lock);
-        uint32_t f = c->policy->victim(s->policy_state);
+        uint32_t f = policy_victim(c, s);
         if (f != UM_NO_FRAME)
             atomic_store(&c->frames[f].state, UM_FRAME_BUSY);
         pthread_mutex_unlock(&s->lock);
@@ -239,14 +284,15 @@ void um_cache_release(struct um_cache *c, uint32_t f)
     struct um_shard *s = shard_of(c, f);
     pthread_mutex_lock(&s->lock);
     atomic_store(&c->frames[f].state, UM_FRAME_RESIDENT);
-    c->policy->insert(s->policy_state, f);
+    policy_insert(c, s, f);
     pthread_mutex_unlock(&s->lock);
 }
 
 void um_cache_touch_locked(struct um_cache *c, uint32_t f)
 {
-    if (c->policy->touch)
-        c->policy->touch(shard_of(c, f)->policy_state, f);
+    unsigned p = c->frames[f].policy;
+    if (um_policy_at(p)->touch)
+        um_policy_at(p)->touch(shard_of(c, f)->policy_state[p], f);
 }
 
 void um_cache_lock_frame(struct um_cache *c, uint32_t f)

@@ -41,6 +41,7 @@ struct um_frame {
      * charge against the budget. Atomic because the fault path reads them without a lock. */
     _Atomic uintptr_t addr;
     _Atomic size_t len;
+    unsigned policy; /* the eviction policy (its number) this frame is ordered by */
     /* Stored-to chunks of the range (bit i: the i-th 1/64 of the block, or 4 KiB). Changed
      * only under the shard lock while RESIDENT, or by the owner of a BUSY frame. */
     _Atomic uint64_t dirty;
@@ -54,7 +55,10 @@ struct um_shard {
     pthread_mutex_t lock;
     uint32_t free_head;   /* returned frames */
     uint32_t next_unused; /* frames of this shard never used yet: shard + k * nshards */
-    void *policy_state;
+    /* One state per policy in use, set up at first use; resident frames under each. Victims
+     * come from the policy holding the most frames in the shard. */
+    void *policy_state[UM_NPOLICIES];
+    uint32_t policy_frames[UM_NPOLICIES];
 } __attribute__((aligned(64)));
 
 struct um_cache {
@@ -65,7 +69,7 @@ struct um_cache {
     struct um_frame *frames;
     struct um_pnode *nodes;
     struct um_shard *shards;
-    const struct um_policy_ops *policy;
+    unsigned default_policy; /* for frames whose mapping names none */
     _Atomic unsigned victim_cursor;
     /* Background eviction: woken when charged bytes cross `high`. */
     pthread_mutex_t pressure_lock;

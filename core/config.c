@@ -133,6 +133,9 @@ static int parse_rule(char *options, struct um_path_rule *rule)
         } else if (!strcmp(opt, "readahead_max")) {
             if (um_parse_size(value, &rule->readahead_max))
                 return -1;
+        } else if (!strcmp(opt, "evict")) {
+            if (!(rule->evict = um_policy_find(value)))
+                return -1;
         } else {
             return -1;
         }
@@ -157,7 +160,8 @@ static enum verdict parse_paths(struct um_config *cfg, const char *value)
     enum verdict verdict = OK;
     char *save = NULL;
     for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
-        struct um_path_rule rule = {.pagesize = 0, .readahead = -1, .readahead_max = 0};
+        struct um_path_rule rule = {.pagesize = 0, .readahead = -1, .readahead_max = 0,
+                                    .evict = NULL};
         char *brace = strchr(tok, '{');
         if (brace) {
             if (parse_rule(brace, &rule))
@@ -274,7 +278,7 @@ static enum verdict parse_log(struct um_config *cfg, const char *value)
 static const struct var vars[] = {
     {"UFFDMAP_PATHS", parse_paths,
      "colon-separated fnmatch patterns, each optionally followed by "
-     "{pagesize=SIZE,readahead=none|fixed|adaptive,readahead_max=SIZE}",
+     "{pagesize=SIZE,readahead=none|fixed|adaptive,readahead_max=SIZE,evict=fifo|clock|2q}",
      BAD_FATAL},
     {"UFFDMAP_BUFSIZE", parse_bufsize, "a size of at least 1M, e.g. 256M or 2G", BAD_FATAL},
     {"UFFDMAP_PAGESIZE", parse_pagesize, "a power of two from 4K to 64M, e.g. 4K or 64K", BAD_FATAL},
@@ -463,6 +467,12 @@ int um_config_readahead(const struct um_config *cfg, const struct um_path_rule *
 size_t um_config_readahead_max(const struct um_config *cfg, const struct um_path_rule *rule)
 {
     return rule && rule->readahead_max ? rule->readahead_max : cfg->readahead_max;
+}
+
+const struct um_policy_ops *um_config_evict(const struct um_config *cfg,
+                                            const struct um_path_rule *rule)
+{
+    return rule && rule->evict ? rule->evict : cfg->evict;
 }
 
 size_t um_config_max_pagesize(const struct um_config *cfg)

@@ -9,12 +9,14 @@
 
 struct um_policy_ops;
 
-/* Settings one UFFDMAP_PATHS entry may carry, as PATTERN{pagesize=…,readahead=…,readahead_max=…};
- * 0 (or -1 for readahead) means the process-wide value. */
+/* Settings one UFFDMAP_PATHS entry may carry, as
+ * PATTERN{pagesize=…,readahead=…,readahead_max=…,evict=…}; 0, -1 or NULL means the
+ * process-wide value. */
 struct um_path_rule {
     size_t pagesize;
     int readahead;
     size_t readahead_max;
+    const struct um_policy_ops *evict; /* NULL: the process-wide UFFDMAP_EVICT */
 };
 
 struct um_config {
@@ -50,6 +52,8 @@ const struct um_path_rule *um_config_match(const struct um_config *cfg, const ch
 size_t um_config_pagesize(const struct um_config *cfg, const struct um_path_rule *rule);
 int um_config_readahead(const struct um_config *cfg, const struct um_path_rule *rule);
 size_t um_config_readahead_max(const struct um_config *cfg, const struct um_path_rule *rule);
+const struct um_policy_ops *um_config_evict(const struct um_config *cfg,
+                                            const struct um_path_rule *rule);
 /* The largest page size and read-ahead any mapping may get (for buffer sizes). */
 size_t um_config_max_pagesize(const struct um_config *cfg);
 size_t um_config_max_run(const struct um_config *cfg);

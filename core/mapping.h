@@ -31,6 +31,8 @@ struct um_mapping {
     _Atomic int wb_error;  /* errno of a write-back that failed, until msync() reports it */
     struct um_ra ra;       /* read-ahead state and madvise() hint */
     int ra_mode;           /* enum um_ra_mode, from the path's rule or the process */
+    unsigned policy;       /* eviction policy number (policies/policy.h), if policy_set */
+    bool policy_set;
     size_t ra_max;         /* bytes read ahead at most */
     struct um_file_stats *stats; /* this file's counters (stats.h) */
     dev_t dev;             /* the file's identity: other descriptors of it are found by these */

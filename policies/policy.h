@@ -34,6 +34,10 @@ struct um_policy_ops {
 };
 
 const struct um_policy_ops *um_policy_find(const char *name);
+/* Policies by number: 0 .. UM_NPOLICIES - 1. */
+#define UM_NPOLICIES 3
+const struct um_policy_ops *um_policy_at(unsigned index);
+unsigned um_policy_index(const struct um_policy_ops *ops);
 
 extern const struct um_policy_ops um_policy_fifo;
 extern const struct um_policy_ops um_policy_2q;

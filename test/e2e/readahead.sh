@@ -36,7 +36,7 @@ else
     failed=$((failed + 1)); echo "FAIL: read more than 1.2x the bytes touched"
 fi
 # Per-path settings: the same scan, the file named with its own page size and no read-ahead.
-env LD_PRELOAD="$so" UFFDMAP_PATHS="$dir/*.bin{pagesize=16K,readahead=none}" UFFDMAP_BUFSIZE=128M \
+env LD_PRELOAD="$so" UFFDMAP_PATHS="$dir/*.bin{pagesize=16K,readahead=none,evict=2q}" UFFDMAP_BUFSIZE=128M \
     UFFDMAP_PAGESIZE=4K UFFDMAP_READAHEAD=adaptive UFFDMAP_STATS=1 "$prog" "$file" seq \
     >/dev/null 2>"$dir/err"
 ruled=$(stat_of fills "$dir/err")

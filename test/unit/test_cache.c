@@ -106,6 +106,35 @@ static void discard_returns_charge(void **state)
     assert_int_equal(atomic_load(&cache.frames[f].state), UM_FRAME_FREE);
 }
 
+/* Two mappings ordered by different policies in one cache: each frame goes to its mapping's
+ * policy, and victims come from the one holding the most frames. */
+static void policies_side_by_side(void **state)
+{
+    (void)state;
+    unsigned char *mem2 = mmap(NULL, NPAGES * P, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct um_mapping *other = um_mapping_new((uintptr_t)mem2, NPAGES * P, 0, P, -1, PROT_READ,
+                                              MAP_PRIVATE, 0);
+    other->policy = um_policy_index(um_policy_find("clock"));
+    other->policy_set = true;
+    uint32_t a = fill(0, 1), b = fill(1, 1); /* map: fifo, the cache's default */
+    uint32_t f = um_cache_alloc(&cache, P, 0);
+    atomic_store(&other->slots[0], f + 1);
+    um_cache_commit(&cache, f, other, 0, (uintptr_t)mem2, P, P);
+    assert_int_equal(cache.frames[f].policy, um_policy_index(&um_policy_clock));
+    assert_int_equal(cache.frames[a].policy, um_policy_index(&um_policy_fifo));
+    /* Evictions empty the larger group first; all three go in the end. */
+    int evicted = 0;
+    while (um_cache_evict_one(&cache))
+        evicted++;
+    assert_int_equal(evicted, 3);
+    assert_int_equal(atomic_load(&other->slots[0]), 0);
+    assert_int_equal(atomic_load(&map->slots[0]) | atomic_load(&map->slots[1]), 0);
+    (void)b;
+    um_mapping_free(other);
+    munmap(mem2, NPAGES * P);
+}
+
 /* Several threads fill random blocks, as fillers do, while one claims and drops, as unmap
  * does; the budget holds throughout, and at the end charges equal resident frames. */
 #define WORKERS 4
@@ -164,6 +193,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(full_budget_evicts_oldest, setup_small, teardown),
         cmocka_unit_test_setup_teardown(claim_and_drop_keep_range, setup_small, teardown),
         cmocka_unit_test_setup_teardown(discard_returns_charge, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(policies_side_by_side, setup_small, teardown),
         cmocka_unit_test_setup_teardown(concurrent_fills_and_unmaps, setup_large, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

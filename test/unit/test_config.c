@@ -143,6 +143,12 @@ static void path_rules(void **state)
     assert_int_equal(um_config_pagesize(&cfg, bin), 64 << 10);
     assert_int_equal(um_config_readahead(&cfg, bin), UM_RA_ADAPTIVE);
     um_config_free(&cfg);
+    assert_int_equal(parse(&cfg, "UFFDMAP_PATHS=/d/*.idx{evict=clock}:/d/*", "UFFDMAP_EVICT=2q",
+                           NULL),
+                     0);
+    assert_ptr_equal(um_config_evict(&cfg, um_config_match(&cfg, "/d/a.idx")), &um_policy_clock);
+    assert_ptr_equal(um_config_evict(&cfg, um_config_match(&cfg, "/d/a.dat")), &um_policy_2q);
+    um_config_free(&cfg);
     assert_int_equal(parse(&cfg, "UFFDMAP_PATHS=/d/*{pagesize=1M,readahead_max=4M}",
                            "UFFDMAP_BUFSIZE=64M", NULL),
                      0);
@@ -152,7 +158,7 @@ static void path_rules(void **state)
     static const char *const bad[] = {
         "UFFDMAP_PATHS=/d/*{pagesize=3K}", "UFFDMAP_PATHS=/d/*{readahead=some}",
         "UFFDMAP_PATHS=/d/*{colour=blue}", "UFFDMAP_PATHS=/d/*{pagesize=4K",
-        "UFFDMAP_PATHS=/d/*{pagesize}",
+        "UFFDMAP_PATHS=/d/*{pagesize}", "UFFDMAP_PATHS=/d/*{evict=mru}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(parse(&cfg, bad[i], NULL, NULL), -1);
