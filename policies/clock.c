@@ -3,60 +3,31 @@
  * resident block, so that is what sets the bit here: a block the program wrote to gets one more
  * round before eviction (and evicting it would cost a write-back). Blocks only read age as in
  * FIFO; for read-heavy reuse the refault-learning 2q policy is the better choice. */
-#include "policy.h"
+#include "list.h"
 
 struct clock {
     struct um_pnode *nodes;
-    uint32_t hand; /* the oldest frame: the next the hand looks at */
-    uint32_t tail;
-    uint32_t count;
+    struct um_plist list; /* its head is where the hand points */
 };
-
-static void push(struct clock *q, uint32_t f)
-{
-    q->nodes[f].prev = q->tail;
-    q->nodes[f].next = UM_NO_FRAME;
-    if (q->tail == UM_NO_FRAME)
-        q->hand = f;
-    else
-        q->nodes[q->tail].next = f;
-    q->tail = f;
-    q->count++;
-}
-
-static void unlink_frame(struct clock *q, uint32_t f)
-{
-    struct um_pnode *n = &q->nodes[f];
-    if (n->prev == UM_NO_FRAME)
-        q->hand = n->next;
-    else
-        q->nodes[n->prev].next = n->next;
-    if (n->next == UM_NO_FRAME)
-        q->tail = n->prev;
-    else
-        q->nodes[n->next].prev = n->prev;
-    n->prev = n->next = UM_NO_FRAME;
-    q->count--;
-}
 
 static void clock_init(void *state, struct um_pnode *nodes)
 {
     struct clock *q = state;
     q->nodes = nodes;
-    q->hand = q->tail = UM_NO_FRAME;
-    q->count = 0;
+    um_plist_init(&q->list);
 }
 
 static void clock_insert(void *state, uint32_t f)
 {
     struct clock *q = state;
     q->nodes[f].aux = 0;
-    push(q, f);
+    um_plist_push(q->nodes, &q->list, f);
 }
 
 static void clock_remove(void *state, uint32_t f)
 {
-    unlink_frame(state, f);
+    struct clock *q = state;
+    um_plist_unlink(q->nodes, &q->list, f);
 }
 
 static void clock_touch(void *state, uint32_t f)
@@ -69,13 +40,12 @@ static uint32_t clock_victim(void *state)
 {
     struct clock *q = state;
     /* At most one full turn: every frame passed loses its bit, so the turn ends. */
-    for (uint32_t turns = q->count + 1; turns-- && q->hand != UM_NO_FRAME;) {
-        uint32_t f = q->hand;
-        unlink_frame(q, f);
+    for (uint32_t turns = q->list.count + 1; turns-- && q->list.head != UM_NO_FRAME;) {
+        uint32_t f = um_plist_pop(q->nodes, &q->list);
         if (!q->nodes[f].aux)
             return f;
         q->nodes[f].aux = 0; /* second chance: to the back */
-        push(q, f);
+        um_plist_push(q->nodes, &q->list, f);
     }
     return UM_NO_FRAME;
 }

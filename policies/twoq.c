@@ -8,7 +8,7 @@
  * and out again without touching Am, the working set. (Johnson and Shasha, VLDB 1994.) */
 #include <stdbool.h>
 
-#include "policy.h"
+#include "list.h"
 
 #define GHOSTS 4096       /* keys remembered per shard */
 #define TABLE (2 * GHOSTS)
@@ -16,13 +16,9 @@
 #define A1IN 0u
 #define AM 1u
 
-struct fifo_list {
-    uint32_t head, tail, count;
-};
-
 struct twoq {
     struct um_pnode *nodes;
-    struct fifo_list list[2];
+    struct um_plist list[2];
     uint64_t ring[GHOSTS]; /* evicted keys, oldest overwritten first */
     uint32_t ring_next;
     struct {
@@ -33,32 +29,13 @@ struct twoq {
 
 static void list_push(struct twoq *q, unsigned which, uint32_t f)
 {
-    struct fifo_list *l = &q->list[which];
     q->nodes[f].aux = which;
-    q->nodes[f].prev = l->tail;
-    q->nodes[f].next = UM_NO_FRAME;
-    if (l->tail == UM_NO_FRAME)
-        l->head = f;
-    else
-        q->nodes[l->tail].next = f;
-    l->tail = f;
-    l->count++;
+    um_plist_push(q->nodes, &q->list[which], f);
 }
 
 static void list_unlink(struct twoq *q, uint32_t f)
 {
-    struct fifo_list *l = &q->list[q->nodes[f].aux];
-    struct um_pnode *n = &q->nodes[f];
-    if (n->prev == UM_NO_FRAME)
-        l->head = n->next;
-    else
-        q->nodes[n->prev].next = n->next;
-    if (n->next == UM_NO_FRAME)
-        l->tail = n->prev;
-    else
-        q->nodes[n->next].prev = n->prev;
-    n->prev = n->next = UM_NO_FRAME;
-    l->count--;
+    um_plist_unlink(q->nodes, &q->list[q->nodes[f].aux], f);
 }
 
 static uint32_t slot_of(uint64_t key, unsigned probe)
@@ -109,7 +86,7 @@ static void twoq_init(void *state, struct um_pnode *nodes)
     struct twoq *q = state;
     q->nodes = nodes;
     for (unsigned i = 0; i < 2; i++)
-        q->list[i] = (struct fifo_list){UM_NO_FRAME, UM_NO_FRAME, 0};
+        um_plist_init(&q->list[i]);
     q->ring_next = 0;
     for (unsigned i = 0; i < GHOSTS; i++)
         q->ring[i] = 0;
