@@ -26,6 +26,8 @@ int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned
     c->high = budget / 100 * high_pct;
     c->low = budget / 100 * low_pct;
     c->default_policy = um_policy_index(policy);
+    for (unsigned p = 0; p < UM_NPOLICIES; p++)
+        c->slot_ops[p] = um_policy_at(p);
     c->background = background;
     c->nshards = NSHARDS;
     /* A frame holds at least one 4 KiB page, so this many frames can never run out before the
@@ -56,7 +58,7 @@ int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned
 static void *policy_state(struct um_cache *c, struct um_shard *s, unsigned *p)
 {
     if (!s->policy_state[*p]) {
-        const struct um_policy_ops *ops = um_policy_at(*p);
+        const struct um_policy_ops *ops = c->slot_ops[*p];
         void *state = um_os_alloc(ops->state_size);
         if (!state) {
             *p = c->default_policy;
@@ -73,30 +75,39 @@ static void policy_insert(struct um_cache *c, struct um_shard *s, uint32_t f)
     unsigned p = c->frames[f].policy;
     void *state = policy_state(c, s, &p);
     c->frames[f].policy = p;
-    um_policy_at(p)->insert(state, f);
+    c->slot_ops[p]->insert(state, f);
     s->policy_frames[p]++;
 }
 
 static void policy_remove(struct um_cache *c, struct um_shard *s, uint32_t f)
 {
     unsigned p = c->frames[f].policy;
-    um_policy_at(p)->remove(s->policy_state[p], f);
+    c->slot_ops[p]->remove(s->policy_state[p], f);
     s->policy_frames[p]--;
 }
 
-static uint32_t policy_victim(struct um_cache *c, struct um_shard *s)
+/* The next victim of slot p in shard s, or of the slot holding most frames if p is UM_SLOTS. */
+static uint32_t policy_victim(struct um_cache *c, struct um_shard *s, unsigned p)
 {
-    (void)c;
-    unsigned best = 0;
-    for (unsigned p = 1; p < UM_NPOLICIES; p++)
-        if (s->policy_frames[p] > s->policy_frames[best])
-            best = p;
-    if (!s->policy_frames[best])
+    if (p == UM_SLOTS) {
+        p = 0;
+        for (unsigned q = 1; q < UM_SLOTS; q++)
+            if (s->policy_frames[q] > s->policy_frames[p])
+                p = q;
+    }
+    if (!s->policy_frames[p])
         return UM_NO_FRAME;
-    uint32_t f = um_policy_at(best)->victim(s->policy_state[best]);
+    uint32_t f = c->slot_ops[p]->victim(s->policy_state[p]);
     if (f != UM_NO_FRAME)
-        s->policy_frames[best]--;
+        s->policy_frames[p]--;
     return f;
+}
+
+void um_cache_set_share(struct um_cache *c, unsigned slot, const struct um_policy_ops *ops,
+                        size_t share)
+{
+    c->slot_ops[slot] = ops;
+    c->slot_share[slot] = share;
 }
 
 static void signal_pressure(struct um_cache *c)
@@ -108,13 +119,17 @@ static void signal_pressure(struct um_cache *c)
     pthread_mutex_unlock(&c->pressure_lock);
 }
 
-static void charge(struct um_cache *c, size_t bytes)
+static bool evict_in(struct um_cache *c, unsigned slot);
+
+/* Charge bytes to counter (at most `limit`), evicting from `slot` (UM_SLOTS: any) while full. */
+static void charge_to(struct um_cache *c, _Atomic size_t *counter, size_t limit, size_t bytes,
+                      unsigned slot)
 {
-    size_t cur = atomic_load(&c->charged);
+    size_t cur = atomic_load(counter);
     unsigned futile = 0;
     for (;;) {
-        if (cur + bytes <= c->budget || futile > OVERCOMMIT_AFTER) {
-            if (atomic_compare_exchange_weak(&c->charged, &cur, cur + bytes))
+        if (cur + bytes <= limit || futile > OVERCOMMIT_AFTER) {
+            if (atomic_compare_exchange_weak(counter, &cur, cur + bytes))
                 break;
             continue;
         }
@@ -122,19 +137,34 @@ static void charge(struct um_cache *c, size_t bytes)
          * flight there is nothing to evict yet; those fills finish without needing us. When
          * it stays so, dirty pages cannot be written back (disk full, I/O errors): go over
          * the budget rather than drop data or stop serving faults. */
-        if (um_cache_evict_one(c)) {
+        if (evict_in(c, slot)) {
             futile = 0;
         } else {
             sched_yield();
             if (++futile > OVERCOMMIT_AFTER)
-                um_warn_once("the page cache is over UFFDMAP_BUFSIZE: dirty pages cannot be "
+                um_warn_once("the page cache is over its budget: dirty pages cannot be "
                              "written back");
         }
-        cur = atomic_load(&c->charged);
+        cur = atomic_load(counter);
     }
-    um_stat_peak(cur + bytes);
-    if (c->background && cur + bytes > c->high)
+}
+
+static void charge(struct um_cache *c, size_t bytes, unsigned slot)
+{
+    if (c->slot_share[slot])
+        charge_to(c, &c->slot_charged[slot], c->slot_share[slot], bytes, slot);
+    charge_to(c, &c->charged, c->budget, bytes, UM_SLOTS);
+    size_t now = atomic_load(&c->charged);
+    um_stat_peak(now);
+    if (c->background && now > c->high)
         signal_pressure(c);
+}
+
+static void uncharge(struct um_cache *c, unsigned slot, size_t bytes)
+{
+    if (c->slot_share[slot])
+        atomic_fetch_sub(&c->slot_charged[slot], bytes);
+    atomic_fetch_sub(&c->charged, bytes);
 }
 
 static uint32_t take_free_frame(struct um_cache *c, unsigned hint)
@@ -160,16 +190,22 @@ static uint32_t take_free_frame(struct um_cache *c, unsigned hint)
     return UM_NO_FRAME;
 }
 
-uint32_t um_cache_alloc(struct um_cache *c, size_t bytes, unsigned hint)
+uint32_t um_cache_alloc_in(struct um_cache *c, size_t bytes, unsigned hint, unsigned slot)
 {
-    charge(c, bytes);
+    charge(c, bytes, slot);
     /* With the budget charged, at least nshards frames are free at any instant (nframes
      * covers the budget in 4 KiB frames, plus nshards). One pass over the shards can still
      * miss them all while other threads pop and push behind it, so pass again. */
     uint32_t f;
     while ((f = take_free_frame(c, hint)) == UM_NO_FRAME)
         sched_yield();
+    c->frames[f].policy = slot;
     return f;
+}
+
+uint32_t um_cache_alloc(struct um_cache *c, size_t bytes, unsigned hint)
+{
+    return um_cache_alloc_in(c, bytes, hint, c->default_policy);
 }
 
 static void free_frame(struct um_cache *c, uint32_t f, size_t charged)
@@ -180,7 +216,7 @@ static void free_frame(struct um_cache *c, uint32_t f, size_t charged)
     c->frames[f].next_free = s->free_head;
     s->free_head = f;
     pthread_mutex_unlock(&s->lock);
-    atomic_fetch_sub(&c->charged, charged);
+    uncharge(c, c->frames[f].policy, charged);
 }
 
 void um_cache_commit(struct um_cache *c, uint32_t f, struct um_mapping *m, size_t block,
@@ -191,14 +227,14 @@ void um_cache_commit(struct um_cache *c, uint32_t f, struct um_mapping *m, size_
     fr->block = block;
     fr->addr = addr;
     fr->len = len;
+    fr->policy = m->policy_set ? m->policy : fr->policy;
     if (charged > len)
-        atomic_fetch_sub(&c->charged, charged - len);
+        uncharge(c, fr->policy, charged - len);
     /* The block's identity for policies that remember evicted blocks: file and offset. */
     uint64_t key = ((uint64_t)m->dev * 0x9e3779b97f4a7c15ULL) ^
                    ((uint64_t)m->ino * 0xbf58476d1ce4e5b9ULL) ^
                    ((m->first_block + block) << m->shift);
     c->nodes[f].key = key ? key : 1;
-    fr->policy = m->policy_set ? m->policy : c->default_policy;
     struct um_shard *s = shard_of(c, f);
     pthread_mutex_lock(&s->lock);
     atomic_store(&fr->state, UM_FRAME_RESIDENT);
@@ -253,13 +289,14 @@ void um_cache_detach(struct um_cache *c, uint32_t f)
     free_frame(c, f, fr->len);
 }
 
-bool um_cache_evict_one(struct um_cache *c)
+/* Evict one frame of slot `slot` (UM_SLOTS: of any), writing it back first if dirty. */
+static bool evict_in(struct um_cache *c, unsigned slot)
 {
     unsigned start = atomic_fetch_add_explicit(&c->victim_cursor, 1, memory_order_relaxed);
     for (unsigned i = 0; i < c->nshards; i++) {
         struct um_shard *s = &c->shards[(start + i) % c->nshards];
         pthread_mutex_lock(&s->lock);
-        uint32_t f = policy_victim(c, s);
+        uint32_t f = policy_victim(c, s, slot);
         if (f != UM_NO_FRAME)
             atomic_store(&c->frames[f].state, UM_FRAME_BUSY);
         pthread_mutex_unlock(&s->lock);
@@ -279,6 +316,11 @@ bool um_cache_evict_one(struct um_cache *c)
     return false;
 }
 
+bool um_cache_evict_one(struct um_cache *c)
+{
+    return evict_in(c, UM_SLOTS);
+}
+
 void um_cache_release(struct um_cache *c, uint32_t f)
 {
     struct um_shard *s = shard_of(c, f);
@@ -291,8 +333,8 @@ void um_cache_release(struct um_cache *c, uint32_t f)
 void um_cache_touch_locked(struct um_cache *c, uint32_t f)
 {
     unsigned p = c->frames[f].policy;
-    if (um_policy_at(p)->touch)
-        um_policy_at(p)->touch(shard_of(c, f)->policy_state[p], f);
+    if (c->slot_ops[p]->touch)
+        c->slot_ops[p]->touch(shard_of(c, f)->policy_state[p], f);
 }
 
 void um_cache_lock_frame(struct um_cache *c, uint32_t f)

@@ -24,6 +24,11 @@
 
 struct um_mapping;
 
+/* Policy slots: one per policy (0 .. UM_NPOLICIES - 1) for frames under the process-wide
+ * budget alone, then one per UFFDMAP_PATHS entry with its own budget share. */
+#define UM_MAX_SHARES 8
+#define UM_SLOTS (UM_NPOLICIES + UM_MAX_SHARES)
+
 enum um_frame_state {
     UM_FRAME_FREE,
     UM_FRAME_FILLING,
@@ -41,7 +46,7 @@ struct um_frame {
      * charge against the budget. Atomic because the fault path reads them without a lock. */
     _Atomic uintptr_t addr;
     _Atomic size_t len;
-    unsigned policy; /* the eviction policy (its number) this frame is ordered by */
+    unsigned policy; /* the policy slot this frame is ordered (and, with a share, charged) by */
     /* Stored-to chunks of the range (bit i: the i-th 1/64 of the block, or 4 KiB). Changed
      * only under the shard lock while RESIDENT, or by the owner of a BUSY frame. */
     _Atomic uint64_t dirty;
@@ -55,10 +60,10 @@ struct um_shard {
     pthread_mutex_t lock;
     uint32_t free_head;   /* returned frames */
     uint32_t next_unused; /* frames of this shard never used yet: shard + k * nshards */
-    /* One state per policy in use, set up at first use; resident frames under each. Victims
-     * come from the policy holding the most frames in the shard. */
-    void *policy_state[UM_NPOLICIES];
-    uint32_t policy_frames[UM_NPOLICIES];
+    /* One state per policy slot in use, set up at first use; resident frames under each.
+     * Victims come from the slot holding the most frames in the shard. */
+    void *policy_state[UM_SLOTS];
+    uint32_t policy_frames[UM_SLOTS];
 } __attribute__((aligned(64)));
 
 struct um_cache {
@@ -70,6 +75,9 @@ struct um_cache {
     struct um_pnode *nodes;
     struct um_shard *shards;
     unsigned default_policy; /* for frames whose mapping names none */
+    const struct um_policy_ops *slot_ops[UM_SLOTS];
+    size_t slot_share[UM_SLOTS];          /* bytes; 0: only the process-wide budget */
+    _Atomic size_t slot_charged[UM_SLOTS];
     _Atomic unsigned victim_cursor;
     /* Background eviction: woken when charged bytes cross `high`. */
     pthread_mutex_t pressure_lock;
@@ -85,6 +93,11 @@ int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned
 /* Charge `bytes` and hand out a FILLING frame, evicting on the caller's thread if the budget is
  * full; never fails. `hint` spreads callers over shards. */
 uint32_t um_cache_alloc(struct um_cache *c, size_t bytes, unsigned hint);
+/* The same for a frame of policy slot `slot`, charged to its share too if it has one. */
+uint32_t um_cache_alloc_in(struct um_cache *c, size_t bytes, unsigned hint, unsigned slot);
+/* Give policy slot `slot` (>= UM_NPOLICIES) policy ops and a budget share of `share` bytes. */
+void um_cache_set_share(struct um_cache *c, unsigned slot, const struct um_policy_ops *ops,
+                        size_t share);
 /* A fill completed: the frame now holds [addr, addr + len) of block `block` of m. The charge
  * shrinks to len if the fill was shorter than charged. */
 void um_cache_commit(struct um_cache *c, uint32_t f, struct um_mapping *m, size_t block,

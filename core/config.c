@@ -136,6 +136,9 @@ static int parse_rule(char *options, struct um_path_rule *rule)
         } else if (!strcmp(opt, "evict")) {
             if (!(rule->evict = um_policy_find(value)))
                 return -1;
+        } else if (!strcmp(opt, "share")) {
+            if (um_parse_size(value, &rule->share) || rule->share == 0)
+                return -1;
         } else {
             return -1;
         }
@@ -161,7 +164,7 @@ static enum verdict parse_paths(struct um_config *cfg, const char *value)
     char *save = NULL;
     for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
         struct um_path_rule rule = {.pagesize = 0, .readahead = -1, .readahead_max = 0,
-                                    .evict = NULL};
+                                    .evict = NULL, .share = 0, .slot = 0};
         char *brace = strchr(tok, '{');
         if (brace) {
             if (parse_rule(brace, &rule))
@@ -278,7 +281,8 @@ static enum verdict parse_log(struct um_config *cfg, const char *value)
 static const struct var vars[] = {
     {"UFFDMAP_PATHS", parse_paths,
      "colon-separated fnmatch patterns, each optionally followed by "
-     "{pagesize=SIZE,readahead=none|fixed|adaptive,readahead_max=SIZE,evict=fifo|clock|2q}",
+     "{pagesize=SIZE,readahead=none|fixed|adaptive,readahead_max=SIZE,evict=fifo|clock|2q,"
+     "share=SIZE}",
      BAD_FATAL},
     {"UFFDMAP_BUFSIZE", parse_bufsize, "a size of at least 1M, e.g. 256M or 2G", BAD_FATAL},
     {"UFFDMAP_PAGESIZE", parse_pagesize, "a power of two from 4K to 64M, e.g. 4K or 64K", BAD_FATAL},
@@ -390,6 +394,29 @@ static int check_combination(const struct um_config *cfg)
     if (cfg->low_water >= cfg->high_water) {
         um_error("UFFDMAP_LOW_WATER=%u must be below UFFDMAP_HIGH_WATER=%u; paging stays off",
                  cfg->low_water, cfg->high_water);
+        bad = -1;
+    }
+    /* A share holds at least as much as the budget must (below), and shares fit in the budget. */
+    size_t shares = 0;
+    unsigned nshares = 0;
+    for (size_t i = 0; i < cfg->npaths; i++) {
+        const struct um_path_rule *r = &cfg->rules[i];
+        if (!r->share)
+            continue;
+        size_t page = r->pagesize ? r->pagesize : cfg->pagesize;
+        if (r->share < page * (cfg->fillers + 2)) {
+            um_error("UFFDMAP_PATHS: share=%zu of %s is below %zu bytes (a block per filler and "
+                     "two); paging stays off",
+                     r->share, cfg->paths[i], page * (cfg->fillers + 2));
+            bad = -1;
+        }
+        shares += r->share;
+        nshares++;
+    }
+    if (shares > cfg->bufsize || nshares > UM_CONFIG_MAX_SHARES) {
+        um_error("UFFDMAP_PATHS: %u shares of %zu bytes in all do not fit UFFDMAP_BUFSIZE=%zu "
+                 "(at most %d shares); paging stays off",
+                 nshares, shares, cfg->bufsize, UM_CONFIG_MAX_SHARES);
         bad = -1;
     }
     /* Every filler may hold one page being filled; the budget must leave room beyond that. */

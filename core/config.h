@@ -9,14 +9,18 @@
 
 struct um_policy_ops;
 
+#define UM_CONFIG_MAX_SHARES 8 /* as the cache's UM_MAX_SHARES */
+
 /* Settings one UFFDMAP_PATHS entry may carry, as
- * PATTERN{pagesize=…,readahead=…,readahead_max=…,evict=…}; 0, -1 or NULL means the
+ * PATTERN{pagesize=…,readahead=…,readahead_max=…,evict=…,share=…}; 0, -1 or NULL means the
  * process-wide value. */
 struct um_path_rule {
     size_t pagesize;
     int readahead;
     size_t readahead_max;
     const struct um_policy_ops *evict; /* NULL: the process-wide UFFDMAP_EVICT */
+    size_t share;   /* bytes of the budget this entry's mappings keep to; 0: none */
+    unsigned slot;  /* the cache's policy slot for a share (set up at start) */
 };
 
 struct um_config {

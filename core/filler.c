@@ -81,7 +81,8 @@ static void fill_run(struct um_filler *self, struct um_mapping *m, size_t k0, si
 static uint32_t take_block(struct um_filler *self, struct um_mapping *m, size_t k, uintptr_t lo,
                            uintptr_t hi)
 {
-    uint32_t f = um_cache_alloc(&um_rt.cache, m->pagesize, self->index);
+    uint32_t f = um_cache_alloc_in(&um_rt.cache, m->pagesize, self->index,
+                                   m->policy_set ? m->policy : um_rt.cache.default_policy);
     /* Publish the range about to be filled before the slot, so that a filler handling a
      * duplicate event can tell whether this fill will wake its thread. */
     struct um_frame *fr = &um_rt.cache.frames[f];

@@ -148,7 +148,7 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
     m->stats = um_stats_file(path);
     m->ra_mode = um_config_readahead(&um_rt.cfg, rule);
     m->ra_max = um_config_readahead_max(&um_rt.cfg, rule);
-    m->policy = um_policy_index(um_config_evict(&um_rt.cfg, rule));
+    m->policy = rule && rule->share ? rule->slot : um_policy_index(um_config_evict(&um_rt.cfg, rule));
     m->policy_set = true;
     m->dev = st->st_dev;
     m->ino = st->st_ino;

@@ -50,6 +50,15 @@ static bool open_and_start(void)
         return false;
     }
     um_rt.cache.writeback = um_writeback_frame;
+    /* Entries with a budget share get a policy slot of their own. */
+    unsigned next_slot = UM_NPOLICIES;
+    for (size_t i = 0; i < cfg->npaths; i++) {
+        struct um_path_rule *r = &um_rt.cfg.rules[i];
+        if (r->share && next_slot < UM_SLOTS) {
+            r->slot = next_slot++;
+            um_cache_set_share(&um_rt.cache, r->slot, um_config_evict(cfg, r), r->share);
+        }
+    }
     if (um_fork_install()) {
         um_warn("cannot install fork handlers; files are mapped by the kernel instead");
         return false;

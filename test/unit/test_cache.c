@@ -135,6 +135,36 @@ static void policies_side_by_side(void **state)
     munmap(mem2, NPAGES * P);
 }
 
+/* A slot with a budget share evicts its own frames when the share is full, never others'. */
+static void share_evicts_its_own(void **state)
+{
+    (void)state;
+    unsigned slot = UM_NPOLICIES;
+    um_cache_set_share(&cache, slot, &um_policy_fifo, 2 * P);
+    unsigned char *mem2 = mmap(NULL, NPAGES * P, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct um_mapping *shared = um_mapping_new((uintptr_t)mem2, NPAGES * P, 0, P, -1, PROT_READ,
+                                               MAP_PRIVATE, 0);
+    shared->policy = slot;
+    shared->policy_set = true;
+    uint32_t a = fill(0, 1), b = fill(1, 1); /* two frames under the budget alone */
+    for (size_t k = 0; k < 4; k++) {
+        uint32_t f = um_cache_alloc_in(&cache, P, 0, slot);
+        atomic_store(&shared->slots[k], f + 1);
+        um_cache_commit(&cache, f, shared, k, (uintptr_t)(mem2 + k * P), P, P);
+        assert_true(atomic_load(&cache.slot_charged[slot]) <= 2 * P);
+    }
+    /* The share held two frames; its older blocks went, the others stayed. */
+    assert_int_equal(atomic_load(&shared->slots[0]), 0);
+    assert_int_equal(atomic_load(&shared->slots[1]), 0);
+    assert_int_not_equal(atomic_load(&shared->slots[3]), 0);
+    assert_int_equal(atomic_load(&map->slots[0]), a + 1);
+    assert_int_equal(atomic_load(&map->slots[1]), b + 1);
+    assert_int_equal(um_cache_charged(&cache), 4 * P);
+    um_mapping_free(shared);
+    munmap(mem2, NPAGES * P);
+}
+
 /* Several threads fill random blocks, as fillers do, while one claims and drops, as unmap
  * does; the budget holds throughout, and at the end charges equal resident frames. */
 #define WORKERS 4
@@ -194,6 +224,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(claim_and_drop_keep_range, setup_small, teardown),
         cmocka_unit_test_setup_teardown(discard_returns_charge, setup_small, teardown),
         cmocka_unit_test_setup_teardown(policies_side_by_side, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(share_evicts_its_own, setup_small, teardown),
         cmocka_unit_test_setup_teardown(concurrent_fills_and_unmaps, setup_large, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

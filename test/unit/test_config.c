@@ -159,11 +159,25 @@ static void path_rules(void **state)
         "UFFDMAP_PATHS=/d/*{pagesize=3K}", "UFFDMAP_PATHS=/d/*{readahead=some}",
         "UFFDMAP_PATHS=/d/*{colour=blue}", "UFFDMAP_PATHS=/d/*{pagesize=4K",
         "UFFDMAP_PATHS=/d/*{pagesize}", "UFFDMAP_PATHS=/d/*{evict=mru}",
+        "UFFDMAP_PATHS=/d/*{share=0}", "UFFDMAP_PATHS=/d/*{share=lots}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(parse(&cfg, bad[i], NULL, NULL), -1);
         um_config_free(&cfg);
     }
+    assert_int_equal(parse(&cfg, "UFFDMAP_PATHS=/d/*.log{share=4M}:/d/*", "UFFDMAP_BUFSIZE=64M",
+                           NULL),
+                     0);
+    assert_int_equal(um_config_match(&cfg, "/d/a.log")->share, 4 << 20);
+    assert_int_equal(um_config_match(&cfg, "/d/a.dat")->share, 0);
+    um_config_free(&cfg);
+    /* Shares must fit the budget, and hold a block per filler and two. */
+    assert_int_equal(parse(&cfg, "UFFDMAP_PATHS=/a{share=40M}:/b{share=40M}",
+                           "UFFDMAP_BUFSIZE=64M", NULL),
+                     -1);
+    um_config_free(&cfg);
+    assert_int_equal(parse(&cfg, "UFFDMAP_PATHS=/a{share=64K}", "UFFDMAP_BUFSIZE=64M", NULL), -1);
+    um_config_free(&cfg);
     /* A rule's page size counts in the budget check. */
     assert_int_equal(parse(&cfg, "UFFDMAP_PATHS=/d/*{pagesize=8M}", "UFFDMAP_BUFSIZE=16M", NULL),
                      -1);
