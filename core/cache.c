@@ -210,13 +210,15 @@ uint32_t um_cache_alloc(struct um_cache *c, size_t bytes, unsigned hint)
 
 static void free_frame(struct um_cache *c, uint32_t f, size_t charged)
 {
+    /* Read before the frame is back on the free list: another thread may take it at once. */
+    unsigned slot = c->frames[f].policy;
     struct um_shard *s = shard_of(c, f);
     pthread_mutex_lock(&s->lock);
     atomic_store(&c->frames[f].state, UM_FRAME_FREE);
     c->frames[f].next_free = s->free_head;
     s->free_head = f;
     pthread_mutex_unlock(&s->lock);
-    uncharge(c, c->frames[f].policy, charged);
+    uncharge(c, slot, charged);
 }
 
 void um_cache_commit(struct um_cache *c, uint32_t f, struct um_mapping *m, size_t block,
