@@ -7,9 +7,7 @@ ab=$1 so=$2 mapcat=$3 dir=$4
 mkdir -p "$dir"
 file="$dir/ab.bin"
 head -c 8000000 /dev/urandom >"$file"
-passed=0 failed=0
-ok() { echo "ok: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+. "$(dirname "$0")/lib.sh"
 # The digest alone: the same on both sides.
 "$ab" --runs 2 --paths "$dir/*" --bufsize 2M --lib "$so" --no-drop-caches \
     --json "$dir/ab.json" --svg "$dir/ab.svg" -- sh -c "'$mapcat' '$file' | cut -c1-16" \
@@ -42,5 +40,4 @@ rc=$?
 "$ab" --runs 1 --paths x --set FOO=1 -- true >"$dir/out" 2>&1
 [ $? = 2 ] && grep -q "is not UFFDMAP_NAME=VALUE" "$dir/out" && ok "bad --set" || fail "bad --set"
 rm -f "$file" "$dir"/ab*.json "$dir"/ab*.svg "$dir/out"
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

@@ -10,10 +10,8 @@ file="$dir/env_checks.bin"
 head -c 3000000 /dev/urandom >"$file"
 chmod 0644 "$file"
 chmod 0755 "$dir"
-failures=0 passed=0
+. "$(dirname "$0")/lib.sh"
 
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; passed=$((passed + 1)); }
 
 want=$("$mapcat" "$file" | cut -d' ' -f1)
 
@@ -103,5 +101,4 @@ syms=$(nm -D --defined-only "$so" | awk '{print $3}' | sort | tr '\n' ' ')
     fail "exported symbols: $syms"
 
 rm -f "$file" "$dir/out" "$dir/err"
-echo "$passed passed, $failures failed"
-[ "$failures" = 0 ]
+finish

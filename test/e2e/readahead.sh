@@ -15,25 +15,25 @@ run() { # run MODE READAHEAD [PAGES]
     env LD_PRELOAD="$so" UFFDMAP_PATHS="$dir/*" UFFDMAP_BUFSIZE=128M UFFDMAP_PAGESIZE=4K \
         UFFDMAP_READAHEAD="$2" UFFDMAP_STATS=1 "$prog" "$file" "$1" ${3:-} >/dev/null 2>"$dir/err"
 }
-passed=0 failed=0
+. "$(dirname "$0")/lib.sh"
 run seq none
 none=$(stat_of faults "$dir/err")
 run seq adaptive
 adaptive=$(stat_of faults "$dir/err")
 echo "sequential scan of 16384 pages: faults none=$none adaptive=$adaptive"
 if [ -n "$none" ] && [ -n "$adaptive" ] && [ "$adaptive" -gt 0 ] && [ $((none / adaptive)) -ge 10 ]; then
-    passed=$((passed + 1)); echo "ok: at least 10x fewer faults"
+    ok "at least 10x fewer faults"
 else
-    failed=$((failed + 1)); echo "FAIL: not 10x fewer faults"
+    fail "not 10x fewer faults"
 fi
 run rand adaptive 4000
 read_bytes=$(stat_of bytes_read "$dir/err")
 touched=$((4000 * 4096))
 echo "random reads of 4000 distinct pages: bytes_read=$read_bytes touched=$touched"
 if [ -n "$read_bytes" ] && [ $((read_bytes * 10)) -le $((touched * 12)) ]; then
-    passed=$((passed + 1)); echo "ok: no more than 1.2x the bytes touched"
+    ok "no more than 1.2x the bytes touched"
 else
-    failed=$((failed + 1)); echo "FAIL: read more than 1.2x the bytes touched"
+    fail "read more than 1.2x the bytes touched"
 fi
 # Per-path settings: the same scan, the file named with its own page size and no read-ahead.
 env LD_PRELOAD="$so" UFFDMAP_PATHS="$dir/*.bin{pagesize=16K,readahead=none,evict=2q}" UFFDMAP_BUFSIZE=128M \
@@ -42,10 +42,9 @@ env LD_PRELOAD="$so" UFFDMAP_PATHS="$dir/*.bin{pagesize=16K,readahead=none,evict
 ruled=$(stat_of fills "$dir/err")
 echo "sequential scan with {pagesize=16K,readahead=none}: fills=$ruled"
 if [ "$ruled" = 4096 ]; then
-    passed=$((passed + 1)); echo "ok: the path's own page size and read-ahead applied"
+    ok "the path's own page size and read-ahead applied"
 else
-    failed=$((failed + 1)); echo "FAIL: expected 4096 fills of 16K blocks"
+    fail "expected 4096 fills of 16K blocks"
 fi
 rm -f "$file" "$dir/err"
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

@@ -10,10 +10,7 @@ set -u
 so=$1 work=$2
 rm -rf "$work"
 mkdir -p "$work"
-passed=0 failed=0 skipped=0
-ok() { echo "ok: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-skip() { echo "skip: $*"; skipped=$((skipped + 1)); }
+. "$(dirname "$0")/lib.sh"
 shim() { # shim DIR CMD...: run under the preload, managing files in DIR
     d=$1
     shift
@@ -160,5 +157,4 @@ else
     skip "git not installed"
 fi
 
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" = 0 ]
+finish

@@ -12,18 +12,17 @@ run() { # run PATHS
     env LD_PRELOAD="$so" UFFDMAP_PATHS="$1" UFFDMAP_BUFSIZE=16M UFFDMAP_PAGESIZE=64K \
         UFFDMAP_STATS="$dir/stats.json" "$prog" "$dir" >/dev/null
 }
-passed=0 failed=0
-run "$dir/share_big.bin{share=4M}:$dir/*" || failed=$((failed + 1))
+. "$(dirname "$0")/lib.sh"
+run "$dir/share_big.bin{share=4M}:$dir/*" || fail "program failed"
 with=$(evictions_of share_small.bin "$dir/stats.json")
 big=$(evictions_of share_big.bin "$dir/stats.json")
-run "$dir/*" || failed=$((failed + 1))
+run "$dir/*" || fail "program failed"
 without=$(evictions_of share_small.bin "$dir/stats.json")
 echo "small file evictions: with the share $with, without $without (big file with share: $big)"
 if [ "$with" = 0 ] && [ "$without" -gt 0 ] && [ "$big" -gt 0 ]; then
-    passed=$((passed + 1)); echo "ok: the share kept the scan to its own pages"
+    ok "the share kept the scan to its own pages"
 else
-    failed=$((failed + 1)); echo "FAIL: the share did not confine the scan"
+    fail "the share did not confine the scan"
 fi
 rm -f "$dir/stats.json"
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

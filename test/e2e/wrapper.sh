@@ -7,9 +7,7 @@ wrap=$1 so=$2 mapcat=$3 dir=$4
 mkdir -p "$dir"
 file="$dir/wrapper.bin"
 head -c 3000000 /dev/urandom >"$file"
-passed=0 failed=0
-ok() { echo "ok: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+. "$(dirname "$0")/lib.sh"
 expect() { # expect NAME STATUS PATTERN CMD...: exit status and a line of output
     name=$1 status=$2 pattern=$3
     shift 3
@@ -35,5 +33,4 @@ grep -q "stats: .*prog=mapcat mappings=1" "$dir/err" && ok "--stats" || fail "--
 "$wrap" --lib "$so" --paths "$dir/*" --stats=json -- "$mapcat" "$file" >/dev/null 2>"$dir/err"
 grep -q '^{"pid":.*"prog":"mapcat"' "$dir/err" && ok "--stats=json" || fail "--stats=json: $(cat "$dir/err")"
 rm -f "$file" "$dir/err"
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish
