@@ -119,7 +119,7 @@ static void signal_pressure(struct um_cache *c)
     pthread_mutex_unlock(&c->pressure_lock);
 }
 
-static bool evict_in(struct um_cache *c, unsigned slot);
+static unsigned evict_in(struct um_cache *c, unsigned slot, size_t want);
 
 /* Charge bytes to counter (at most `limit`), evicting from `slot` (UM_SLOTS: any) while full. */
 static void charge_to(struct um_cache *c, _Atomic size_t *counter, size_t limit, size_t bytes,
@@ -137,7 +137,7 @@ static void charge_to(struct um_cache *c, _Atomic size_t *counter, size_t limit,
          * flight there is nothing to evict yet; those fills finish without needing us. When
          * it stays so, dirty pages cannot be written back (disk full, I/O errors): go over
          * the budget rather than drop data or stop serving faults. */
-        if (evict_in(c, slot)) {
+        if (evict_in(c, slot, cur + bytes - limit)) {
             futile = 0;
         } else {
             sched_yield();
@@ -291,36 +291,91 @@ void um_cache_detach(struct um_cache *c, uint32_t f)
     free_frame(c, f, fr->len);
 }
 
-/* Evict one frame of slot `slot` (UM_SLOTS: of any), writing it back first if dirty. */
-static bool evict_in(struct um_cache *c, unsigned slot)
+/* Claim victims of slot `slot` (UM_SLOTS: of any) until they hold `want` bytes or `most`
+ * are taken, one per shard in turn, so that the batch follows the policy's order across
+ * shards. They come back BUSY, out of their policy. */
+static unsigned claim_victims(struct um_cache *c, unsigned slot, size_t want, uint32_t *out,
+                              unsigned most)
 {
     unsigned start = atomic_fetch_add_explicit(&c->victim_cursor, 1, memory_order_relaxed);
-    for (unsigned i = 0; i < c->nshards; i++) {
-        struct um_shard *s = &c->shards[(start + i) % c->nshards];
-        pthread_mutex_lock(&s->lock);
-        uint32_t f = policy_victim(c, s, slot);
-        if (f != UM_NO_FRAME)
-            atomic_store(&c->frames[f].state, UM_FRAME_BUSY);
-        pthread_mutex_unlock(&s->lock);
-        if (f == UM_NO_FRAME)
-            continue;
-        if (atomic_load(&c->frames[f].dirty) && c->writeback && c->writeback(c, f)) {
-            um_cache_release(c, f); /* kept, still dirty; msync() will report the error */
-            continue;
+    unsigned got = 0;
+    size_t bytes = 0;
+    for (bool progress = true; progress && got < most && bytes < want;) {
+        progress = false;
+        for (unsigned i = 0; i < c->nshards && got < most && bytes < want; i++) {
+            struct um_shard *s = &c->shards[(start + i) % c->nshards];
+            pthread_mutex_lock(&s->lock);
+            uint32_t f = policy_victim(c, s, slot);
+            if (f != UM_NO_FRAME)
+                atomic_store(&c->frames[f].state, UM_FRAME_BUSY);
+            pthread_mutex_unlock(&s->lock);
+            if (f != UM_NO_FRAME) {
+                out[got++] = f;
+                bytes += c->frames[f].len;
+                progress = true;
+            }
         }
-        struct um_file_stats *fs = c->frames[f].map->stats;
-        um_cache_drop(c, f, 0, 0);
+    }
+    return got;
+}
+
+/* Release the pages of frames[0..n) with one batched MADV_DONTNEED (adjacent blocks merged),
+ * then clear their slots and free them: pages first, slots second, as in um_cache_drop(). */
+static void drop_frames(struct um_cache *c, const uint32_t *frames, unsigned n)
+{
+    struct iovec ranges[UM_EVICT_BATCH];
+    unsigned nr = 0;
+    for (unsigned i = 0; i < n; i++) { /* insertion sort by address; n is small */
+        const struct um_frame *fr = &c->frames[frames[i]];
+        unsigned j = nr++;
+        for (; j > 0 && (uintptr_t)ranges[j - 1].iov_base > fr->addr; j--)
+            ranges[j] = ranges[j - 1];
+        ranges[j] = (struct iovec){.iov_base = (void *)fr->addr, .iov_len = fr->len};
+    }
+    unsigned merged = 0;
+    for (unsigned i = 0; i < nr; i++) {
+        struct iovec *last = merged ? &ranges[merged - 1] : NULL;
+        if (last && (char *)last->iov_base + last->iov_len == ranges[i].iov_base)
+            last->iov_len += ranges[i].iov_len;
+        else
+            ranges[merged++] = ranges[i];
+    }
+    um_os_dontneed_ranges(ranges, merged);
+    for (unsigned i = 0; i < n; i++) {
+        struct um_frame *fr = &c->frames[frames[i]];
+        struct um_file_stats *fs = fr->map->stats;
+        atomic_store(&fr->map->slots[fr->block], 0);
+        free_frame(c, frames[i], fr->len);
         um_stat_add(&um_stats.evictions, 1);
         if (fs)
             um_stat_add(&fs->evictions, 1);
-        return true;
     }
-    return false;
 }
 
-bool um_cache_evict_one(struct um_cache *c)
+/* Evict at least `want` bytes of slot `slot` (UM_SLOTS: of any) where there are, writing dirty
+ * frames back first. Evictions go in batches of a 64th of the budget (at most UM_EVICT_BATCH
+ * frames) so that the TLB shootdowns they cost -- measured as a quarter of all CPU time of a
+ * sequential scan when paid per block -- are paid once per batch. The number evicted. */
+static unsigned evict_in(struct um_cache *c, unsigned slot, size_t want)
 {
-    return evict_in(c, UM_SLOTS);
+    uint32_t victims[UM_EVICT_BATCH];
+    if (want < c->budget / 64)
+        want = c->budget / 64;
+    unsigned n = claim_victims(c, slot, want, victims, UM_EVICT_BATCH), kept = 0;
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t f = victims[i];
+        if (atomic_load(&c->frames[f].dirty) && c->writeback && c->writeback(c, f))
+            um_cache_release(c, f); /* kept, still dirty; msync() will report the error */
+        else
+            victims[kept++] = f;
+    }
+    drop_frames(c, victims, kept);
+    return kept;
+}
+
+unsigned um_cache_evict(struct um_cache *c, size_t want)
+{
+    return evict_in(c, UM_SLOTS, want);
 }
 
 void um_cache_release(struct um_cache *c, uint32_t f)
@@ -355,7 +410,7 @@ void um_cache_evictor_step(struct um_cache *c)
     while (!atomic_load(&c->pressure))
         pthread_cond_wait(&c->pressure_cond, &c->pressure_lock);
     pthread_mutex_unlock(&c->pressure_lock);
-    while (um_cache_charged(c) > c->low && um_cache_evict_one(c))
+    for (size_t now; (now = um_cache_charged(c)) > c->low && um_cache_evict(c, now - c->low);)
         ;
     atomic_store(&c->pressure, false);
     /* A fill may have crossed `high` after the loop ended but before the flag dropped, and

@@ -29,6 +29,9 @@ struct um_mapping;
 #define UM_MAX_SHARES 8
 #define UM_SLOTS (UM_NPOLICIES + UM_MAX_SHARES)
 
+/* Frames evicted together at most (see evict_in()). */
+#define UM_EVICT_BATCH 32u
+
 enum um_frame_state {
     UM_FRAME_FREE,
     UM_FRAME_FILLING,
@@ -125,7 +128,8 @@ void um_cache_detach(struct um_cache *c, uint32_t f);
 
 /* Evict the policy's next victim, writing it back first if dirty. False when nothing could be
  * evicted (nothing resident, or no dirty victim could be written back). */
-bool um_cache_evict_one(struct um_cache *c);
+/* Evict at least `want` bytes (more: a batch) where anything is evictable; how many frames. */
+unsigned um_cache_evict(struct um_cache *c, size_t want);
 /* Background evictor body: wait for pressure, then evict down to the low watermark. */
 void um_cache_evictor_step(struct um_cache *c);
 

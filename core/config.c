@@ -237,6 +237,17 @@ static enum verdict parse_readahead(struct um_config *cfg, const char *value)
     return OK;
 }
 
+static enum verdict parse_io(struct um_config *cfg, const char *value)
+{
+    static const char *const names[] = {"auto", "buffered", "direct"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(value, names[i])) {
+            cfg->io = (enum um_io_mode)i;
+            return OK;
+        }
+    return BAD_FATAL;
+}
+
 static enum verdict parse_readahead_max(struct um_config *cfg, const char *value)
 {
     size_t n;
@@ -293,6 +304,7 @@ static const struct var vars[] = {
     {"UFFDMAP_EVICT", parse_evict, "one of: fifo, clock, 2q", BAD_FATAL},
     {"UFFDMAP_READAHEAD", parse_readahead, "none, fixed or adaptive", BAD_FATAL},
     {"UFFDMAP_READAHEAD_MAX", parse_readahead_max, "a size, e.g. 0, 256K or 2M", BAD_FATAL},
+    {"UFFDMAP_IO", parse_io, "auto, buffered or direct", BAD_FATAL},
     {"UFFDMAP_STATS", parse_stats, "0, 1 (or text), json, or an absolute file path for JSON",
      BAD_DEFAULT},
     {"UFFDMAP_STATS_INTERVAL", parse_stats_interval,
@@ -382,7 +394,7 @@ static void set_defaults(struct um_config *cfg)
     cfg->low_water = 80;
     cfg->evict = um_policy_find("fifo");
     cfg->readahead = UM_RA_ADAPTIVE;
-    cfg->readahead_max = 1UL << 20;
+    cfg->readahead_max = 4UL << 20;
     cfg->log_level = UM_LOG_WARN;
 }
 

@@ -9,6 +9,10 @@
 
 struct um_policy_ops;
 
+/* UFFDMAP_IO: auto reads what the page cache holds through it and the rest with O_DIRECT
+ * (no second copy cached outside the budget); buffered and direct force one way. */
+enum um_io_mode { UM_IO_AUTO, UM_IO_BUFFERED, UM_IO_DIRECT };
+
 #define UM_CONFIG_MAX_SHARES 8 /* as the cache's UM_MAX_SHARES */
 
 /* Settings one UFFDMAP_PATHS entry may carry, as
@@ -36,6 +40,7 @@ struct um_config {
     const struct um_policy_ops *evict;
     int readahead;          /* enum um_ra_mode (policies/readahead.h) */
     size_t readahead_max;   /* bytes read ahead of a fault at most */
+    enum um_io_mode io;     /* how fills read the file */
     enum { UM_STATS_OFF, UM_STATS_TEXT, UM_STATS_JSON, UM_STATS_FILE } stats;
     char stats_path[256]; /* UM_STATS_FILE: JSON written there at exit ("%p": the pid) */
     unsigned stats_interval; /* seconds between rewrites of that file while running; 0: none */

@@ -50,8 +50,8 @@ static void fill_run(struct um_filler *self, struct um_mapping *m, size_t k0, si
                      const uint32_t *frames, uintptr_t lo, uintptr_t hi)
 {
     size_t read_bytes;
-    size_t install = um_io_read(m->fd, &m->file_size, self->buf, hi - lo,
-                                m->file_off + (lo - m->start), &read_bytes);
+    size_t install = um_io_read(&m->src, self->buf, hi - lo, m->file_off + (lo - m->start),
+                                &read_bytes);
     size_t present = install ? um_uffd_copy(um_rt.uffd, lo, self->buf, install, m->wp) : 0;
     uintptr_t filled = lo + present;
     for (size_t i = 0; i < n; i++) {
@@ -115,32 +115,21 @@ static void fill_private_gap(struct um_filler *self, struct um_mapping *m, uintp
                              uintptr_t hi)
 {
     size_t read_bytes;
-    size_t install = um_io_read(m->fd, &m->file_size, self->buf, hi - lo,
-                                m->file_off + (lo - m->start), &read_bytes);
+    size_t install = um_io_read(&m->src, self->buf, hi - lo, m->file_off + (lo - m->start),
+                                &read_bytes);
     size_t present = install ? um_uffd_copy(um_rt.uffd, lo, self->buf, install, false) : 0;
     if (present < hi - lo)
         hand_to_kernel(m, lo + present, hi);
 }
 
-/* After the faulting block is in (and its thread woken), fill the next blocks the read-ahead
- * policy asks for, within the same registry entry, as one run (one read, one copy) while the
- * program goes on. The run stops at the first block already taken. */
-static void read_ahead(struct um_filler *self, const struct um_entry *e, size_t k)
+/* Fill up to n blocks from `first` within the registry entry as one run (one read, one copy),
+ * stopping at the first block already taken. */
+static void fill_ahead(struct um_filler *self, const struct um_entry *e, size_t first, size_t n)
 {
     struct um_mapping *m = e->map;
-    size_t most = m->ra_max; /* the run buffer holds the largest of these */
-    if (most > self->run_bytes)
-        most = self->run_bytes;
-    if (most > um_rt.cache.budget / 4)
-        most = um_rt.cache.budget / 4; /* read-ahead must not evict what it reads */
-    /* A fault right after the last window means the program read through all of it. */
-    if (k == atomic_load(&m->ra.next))
-        um_stat_add(&um_stats.readahead_used, atomic_load(&m->ra.window));
-    unsigned window = um_ra_on_fault(&m->ra, k, (unsigned)(most / m->pagesize),
-                                     (enum um_ra_mode)m->ra_mode);
-    size_t n = 0;
+    size_t got = 0;
     uintptr_t lo = 0, hi = 0;
-    for (size_t next = k + 1; next <= k + window && next < m->nblocks; next++) {
+    for (size_t next = first; next < first + n && next < m->nblocks; next++) {
         uintptr_t blo, bhi;
         fill_range(m, e, next, &blo, &bhi);
         if (blo >= bhi || atomic_load(&m->slots[next]) != 0)
@@ -148,14 +137,54 @@ static void read_ahead(struct um_filler *self, const struct um_entry *e, size_t 
         uint32_t f = take_block(self, m, next, blo, bhi);
         if (f == UM_NO_FRAME)
             break;
-        self->run[n++] = f;
-        lo = n == 1 ? blo : lo;
+        self->run[got++] = f;
+        lo = got == 1 ? blo : lo;
         hi = bhi;
     }
-    if (n) {
-        fill_run(self, m, k + 1, n, self->run, lo, hi);
-        um_stat_add(&um_stats.readahead_fills, n);
+    if (got) {
+        fill_run(self, m, first, got, self->run, lo, hi);
+        um_stat_add(&um_stats.readahead_fills, got);
     }
+}
+
+/* The longest read-ahead window for mapping m, in blocks. */
+static unsigned ra_most(const struct um_filler *self, const struct um_mapping *m)
+{
+    size_t most = m->ra_max; /* the run buffer holds the largest of these */
+    if (most > self->run_bytes)
+        most = self->run_bytes;
+    /* Read-ahead must not evict what it reads; two windows may be in flight. A mapping with
+     * a budget share (UFFDMAP_PATHS {share=}) reads ahead within it. */
+    size_t budget = um_rt.cache.budget;
+    if (m->policy_set && m->policy < UM_SLOTS && um_rt.cache.slot_share[m->policy])
+        budget = um_rt.cache.slot_share[m->policy];
+    if (most > budget / 4)
+        most = budget / 4;
+    return (unsigned)(most / m->pagesize);
+}
+
+/* After the faulting block is in (and its thread woken), fill the next blocks the read-ahead
+ * policy asks for while the program goes on. */
+static void read_ahead(struct um_filler *self, const struct um_entry *e, size_t k)
+{
+    struct um_mapping *m = e->map;
+    /* A fault right after the last window means the program read through all of it. */
+    if (k == atomic_load(&m->ra.next))
+        um_stat_add(&um_stats.readahead_used, atomic_load(&m->ra.window));
+    unsigned window = um_ra_on_fault(&m->ra, k, ra_most(self, m), (enum um_ra_mode)m->ra_mode);
+    fill_ahead(self, e, k + 1, window);
+}
+
+/* A second fault on block k while its read-ahead fill is in flight: if the program is
+ * streaming, fill the window after it now. Two windows are then filled at once, by two
+ * fillers, and the next read overlaps the copy of the last. */
+static void read_ahead_on_catch_up(struct um_filler *self, const struct um_entry *e, size_t k)
+{
+    struct um_mapping *m = e->map;
+    size_t start;
+    unsigned window = um_ra_on_catch_up(&m->ra, k, ra_most(self, m), &start);
+    if (window)
+        fill_ahead(self, e, start, window);
 }
 
 /* Serve a missing-page fault. Pages are installed write-protected when stores are tracked; a
@@ -186,8 +215,11 @@ static void serve_missing(struct um_filler *self, const struct um_entry *e, uint
         bool covers = addr - fr->addr < fr->len;
         if (atomic_load(&m->slots[k]) != s)
             continue; /* the frame changed hands while we looked: look again */
-        if (state == UM_FRAME_FILLING && covers)
-            return; /* a duplicate event: that fill wakes this thread too */
+        if (state == UM_FRAME_FILLING && covers) {
+            /* A duplicate event: that fill wakes this thread too. */
+            read_ahead_on_catch_up(self, e, k);
+            return;
+        }
         if (state == UM_FRAME_RESIDENT && covers) {
             /* A stale event for a page filled meanwhile; wake in case it was missed. */
             um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "os.h"
@@ -20,19 +21,63 @@ static uint64_t file_size(int fd, _Atomic uint64_t *cached, uint64_t need)
     return size;
 }
 
-size_t um_io_read(int fd, _Atomic uint64_t *size_cache, void *buf, size_t want, uint64_t off,
-                  size_t *bytes_read)
+#ifndef SYS_cachestat
+#define SYS_cachestat 451
+#endif
+struct um_cachestat_range { uint64_t off, len; };
+struct um_cachestat { uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted; };
+
+/* Whether [off, off + len) is better read with O_DIRECT: when the page cache holds less than
+ * half of it (cachestat(2), Linux 6.5). A read of cached bytes stays buffered: it costs a copy
+ * from memory instead of a trip to the device. Without cachestat, never. */
+static bool read_direct(const struct um_io_src *src, uint64_t off, size_t len)
 {
-    uint64_t size = file_size(fd, size_cache, off + want);
-    size_t avail = size > off ? (size - off < want ? (size_t)(size - off) : want) : 0;
+    static _Atomic bool no_cachestat;
+    if (src->direct_fd < 0)
+        return false;
+    if (src->direct_always)
+        return true;
+    if (atomic_load_explicit(&no_cachestat, memory_order_relaxed))
+        return false;
+    struct um_cachestat_range range = {off, len};
+    struct um_cachestat cs;
+    if (syscall(SYS_cachestat, src->fd, &range, &cs, 0)) {
+        if (errno == ENOSYS)
+            atomic_store_explicit(&no_cachestat, true, memory_order_relaxed);
+        return false;
+    }
+    return cs.nr_cache * UM_PAGE * 2 < len;
+}
+
+/* Read [off, off + avail) into buf; the bytes read. Direct reads cover whole pages (the file
+ * system's alignment) and fall back to buffered ones where O_DIRECT is refused. */
+static size_t read_range(const struct um_io_src *src, void *buf, size_t avail, uint64_t off)
+{
+    bool direct = read_direct(src, off, avail);
     size_t got = 0;
     while (got < avail) {
-        ssize_t n = um_os_pread(fd, (char *)buf + got, avail - got, (off_t)(off + got));
-        if (n > 0)
+        size_t len = direct ? um_page_up(avail - got) : avail - got;
+        ssize_t n = um_os_pread(direct ? src->direct_fd : src->fd, (char *)buf + got, len,
+                                (off_t)(off + got));
+        if (n > 0) {
             got += (size_t)n;
-        else if (n == 0 || errno != EINTR)
+            if (direct && (size_t)n % UM_PAGE)
+                break; /* end of file inside the page */
+        } else if (n < 0 && direct && errno == EINVAL) {
+            direct = false;
+        } else if (n == 0 || errno != EINTR) {
             break; /* shrunk under us, or EIO: the caller hands the rest to the kernel */
+        }
     }
+    return got < avail ? got : avail; /* a direct read may pass a file grown meanwhile */
+}
+
+size_t um_io_read(const struct um_io_src *src, void *buf, size_t want, uint64_t off,
+                  size_t *bytes_read)
+{
+    uint64_t size = file_size(src->fd, src->size, off + want);
+    size_t avail = size > off ? (size - off < want ? (size_t)(size - off) : want) : 0;
+    size_t got = read_range(src, buf, avail, off);
     *bytes_read = got;
     /* Zero-fill the last page only at true EOF; after an error or a shrink a partial page is
      * left out, and the kernel, serving it instead, reads it or raises SIGBUS itself. */

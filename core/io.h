@@ -3,14 +3,25 @@
 #define UM_IO_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Read up to `want` bytes at `off` into buf, stopping at end of file (the size cached in
- * *size, refreshed with fstat when the read reaches past it) or at an I/O error. The tail of
- * the last page read is zeroed, as the kernel does past EOF. Returns the bytes of buf to
- * install: a multiple of 4 KiB, 0 if `off` is at or past EOF. *bytes_read gets the file bytes. */
-size_t um_io_read(int fd, _Atomic uint64_t *size, void *buf, size_t want, uint64_t off,
+/* Where a fill reads from. */
+struct um_io_src {
+    int fd;                 /* buffered reads, and fstat for the size */
+    int direct_fd;          /* the same file opened O_DIRECT; -1: none */
+    bool direct_always;     /* UFFDMAP_IO=direct: do not ask what the page cache holds */
+    _Atomic uint64_t *size; /* the size last seen, refreshed when a read reaches past it */
+};
+
+/* Read up to `want` bytes at `off` (4 KiB aligned, as buf) into buf, stopping at end of file
+ * or at an I/O error. Bytes the page cache holds are read through it; with a direct_fd the
+ * rest are read with O_DIRECT, so that the file's pages are not cached a second time outside
+ * the budget. The tail of the last page read is zeroed, as the kernel does past EOF. Returns
+ * the bytes of buf to install: a multiple of 4 KiB, 0 if `off` is at or past EOF.
+ * *bytes_read gets the file bytes. */
+size_t um_io_read(const struct um_io_src *src, void *buf, size_t want, uint64_t off,
                   size_t *bytes_read);
 
 #endif

@@ -112,6 +112,25 @@ static int reopen(int fd, int prot, int flags)
     return own < 0 ? -1 : um_fd_adopt(own);
 }
 
+/* The file behind our descriptor opened again with O_DIRECT for fills the page cache does not
+ * hold (core/io.c), unless UFFDMAP_IO=buffered; -1 where the file system refuses it. */
+static int open_direct(int own_fd, const char *path)
+{
+    if (um_rt.cfg.io == UM_IO_BUFFERED)
+        return -1;
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", own_fd);
+    int fd = open(link, O_RDONLY | O_DIRECT | O_CLOEXEC);
+    if (fd < 0) {
+        if (um_rt.cfg.io == UM_IO_DIRECT)
+            um_warn_once("UFFDMAP_IO=direct: %s cannot be opened with O_DIRECT (%m); such files "
+                         "are read through the page cache",
+                         path);
+        return -1;
+    }
+    return um_fd_adopt(fd);
+}
+
 /* With the registry write-locked: make the anonymous range, track it, register it. Registering
  * last means no fault reaches a handler before the range is in the registry. */
 static enum um_map_result install(void *addr, size_t len, int prot, int flags, int fd, off_t off,
@@ -145,6 +164,8 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
         return UM_PASS;
     }
     um_mapping_set_path(m, path);
+    m->src.direct_fd = open_direct(own_fd, path);
+    m->src.direct_always = um_rt.cfg.io == UM_IO_DIRECT;
     m->stats = um_stats_file(path);
     m->ra_mode = um_config_readahead(&um_rt.cfg, rule);
     m->ra_max = um_config_readahead_max(&um_rt.cfg, rule);

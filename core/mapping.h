@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "../policies/readahead.h"
+#include "io.h"
 #include "stats.h"
 
 struct um_mapping {
@@ -39,6 +40,7 @@ struct um_mapping {
     ino_t ino;
     char path[192];        /* for messages */
     _Atomic uint64_t file_size; /* last size seen; refreshed when a fill reaches past it */
+    struct um_io_src src;  /* how fills read: fd, an O_DIRECT descriptor (map.c), file_size */
     unsigned entries;      /* registry entries pointing here (changed under the registry lock) */
     size_t alloc_len;
     /* Per block: the frame number + 1 while a frame owns the block; UM_SLOT_PRIVATE once a

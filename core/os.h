@@ -8,12 +8,17 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #define UM_PAGE 4096UL
 
 void *um_os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int um_os_munmap(void *addr, size_t len);
 int um_os_madvise(void *addr, size_t len, int advice);
+
+/* MADV_DONTNEED on n ranges (address order, none overlapping), in one system call where the
+ * kernel allows it, so that the TLB is flushed once for all of them. */
+void um_os_dontneed_ranges(const struct iovec *ranges, unsigned n);
 
 /* File I/O by system call: the shim interposes the libc functions of the same names. */
 ssize_t um_os_pread(int fd, void *buf, size_t len, off_t off);
@@ -24,6 +29,9 @@ ssize_t um_os_write(int fd, const void *buf, size_t len);
 /* Zeroed, lazily backed memory for the core's own tables; NULL on failure. */
 void *um_os_alloc(size_t len);
 void um_os_free(void *p, size_t len);
+/* The same, for read buffers: aligned to and backed by transparent huge pages where the
+ * kernel has them (never freed). */
+void *um_os_alloc_io(size_t len);
 
 static inline size_t um_page_up(size_t n) { return (n + UM_PAGE - 1) & ~(UM_PAGE - 1); }
 static inline size_t um_page_down(size_t n) { return n & ~(UM_PAGE - 1); }

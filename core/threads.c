@@ -123,7 +123,7 @@ int um_threads_start(void)
         /* One block of the largest page size, or the longest read-ahead run of any rule; a
          * run has at most one frame per 4 KiB. */
         fillers[i].run_bytes = um_config_max_run(cfg);
-        fillers[i].buf = um_os_alloc(fillers[i].run_bytes);
+        fillers[i].buf = um_os_alloc_io(fillers[i].run_bytes);
         fillers[i].run = um_os_alloc(fillers[i].run_bytes / UM_PAGE * sizeof(uint32_t));
         if (!fillers[i].buf || !fillers[i].run || spawn(filler_main, &fillers[i], "uffdmap-fill"))
             return i == 0 ? -1 : 0; /* fewer fillers still serve; none cannot */

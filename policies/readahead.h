@@ -27,4 +27,11 @@ struct um_ra {
  * never wrong. */
 unsigned um_ra_on_fault(struct um_ra *ra, size_t block, unsigned max, enum um_ra_mode mode);
 
+/* A second fault on a block of the latest window while it is still being filled: the reader
+ * has caught up with the read-ahead. Claims the window after it (its first block in *start)
+ * and returns its length, twice the last up to `max`; 0 if the mapping is not streaming, the
+ * block is not in the latest window, or another filler claimed the next window first. This is
+ * the kernel's asynchronous read-ahead, triggered by the only access user space sees. */
+unsigned um_ra_on_catch_up(struct um_ra *ra, size_t block, unsigned max, size_t *start);
+
 #endif

@@ -93,7 +93,7 @@ static void claim_and_drop_keep_range(void **state)
     assert_int_equal(atomic_load(&cache.frames[f].state), UM_FRAME_FREE);
     assert_int_equal(um_cache_charged(&cache), 0);
     /* A claimed frame is out of the policy: nothing left to evict. */
-    assert_false(um_cache_evict_one(&cache));
+    assert_int_equal(um_cache_evict(&cache, 1), 0);
 }
 
 static void discard_returns_charge(void **state)
@@ -125,7 +125,7 @@ static void policies_side_by_side(void **state)
     assert_int_equal(cache.frames[a].policy, um_policy_index(&um_policy_fifo));
     /* Evictions empty the larger group first; all three go in the end. */
     int evicted = 0;
-    while (um_cache_evict_one(&cache))
+    while (um_cache_evict(&cache, 1))
         evicted++;
     assert_int_equal(evicted, 3);
     assert_int_equal(atomic_load(&other->slots[0]), 0);

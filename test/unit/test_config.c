@@ -53,6 +53,8 @@ static void defaults(void **state)
     assert_int_equal(cfg.evictors, 1);
     assert_ptr_equal(cfg.evict, &um_policy_fifo);
     assert_int_equal(cfg.stats, UM_STATS_OFF);
+    assert_int_equal(cfg.io, UM_IO_AUTO);
+    assert_int_equal(cfg.readahead_max, 4UL << 20);
     um_config_free(&cfg);
 }
 
@@ -72,6 +74,12 @@ static void values(void **state)
     assert_int_equal(cfg.fillers, 4);
     assert_int_equal(cfg.evictors, 0);
     um_config_free(&cfg);
+    assert_int_equal(parse(&cfg, "UFFDMAP_IO=direct", NULL, NULL), 0);
+    assert_int_equal(cfg.io, UM_IO_DIRECT);
+    um_config_free(&cfg);
+    assert_int_equal(parse(&cfg, "UFFDMAP_IO=buffered", NULL, NULL), 0);
+    assert_int_equal(cfg.io, UM_IO_BUFFERED);
+    um_config_free(&cfg);
 }
 
 static void bad_values_disable(void **state)
@@ -81,6 +89,7 @@ static void bad_values_disable(void **state)
         "UFFDMAP_BUFSIZE=lots", "UFFDMAP_BUFSIZE=512K", "UFFDMAP_PAGESIZE=3K",
         "UFFDMAP_PAGESIZE=2K",  "UFFDMAP_FILLERS=0",    "UFFDMAP_FILLERS=many",
         "UFFDMAP_EVICTORS=-1",  "UFFDMAP_EVICT=lru9",   "UFFDMAP_HIGH_WATER=101",
+        "UFFDMAP_IO=fast",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct um_config cfg;

@@ -49,6 +49,27 @@ static void fixed_window(void **state)
     assert_int_equal(um_ra_on_fault(&ra, 4, 8, UM_RA_FIXED), 0);
 }
 
+/* A second fault inside the latest window claims the next one, once; anything else does not. */
+static void catch_up_claims_next_window(void **state)
+{
+    (void)state;
+    struct um_ra ra = {0};
+    size_t start = 0;
+    assert_int_equal(um_ra_on_catch_up(&ra, 0, 16, &start), 0); /* not streaming */
+    assert_int_equal(um_ra_on_fault(&ra, 0, 16, UM_RA_ADAPTIVE), 1);  /* window [1, 2) */
+    assert_int_equal(um_ra_on_fault(&ra, 2, 16, UM_RA_ADAPTIVE), 2);  /* window [3, 5) */
+    assert_int_equal(um_ra_on_catch_up(&ra, 2, 16, &start), 0); /* before the window */
+    assert_int_equal(um_ra_on_catch_up(&ra, 5, 16, &start), 0); /* past it */
+    assert_int_equal(um_ra_on_catch_up(&ra, 3, 16, &start), 4); /* doubles: [5, 9) */
+    assert_int_equal(start, 5);
+    assert_int_equal(um_ra_on_catch_up(&ra, 4, 16, &start), 0); /* no longer the latest */
+    assert_int_equal(um_ra_on_catch_up(&ra, 6, 5, &start), 5);  /* [9, 14), at most max */
+    assert_int_equal(start, 9);
+    assert_int_equal(um_ra_on_fault(&ra, 14, 16, UM_RA_ADAPTIVE), 10); /* then as before */
+    atomic_store(&ra.hint, UM_RA_RANDOM);
+    assert_int_equal(um_ra_on_catch_up(&ra, 16, 16, &start), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -56,6 +77,7 @@ int main(void)
         cmocka_unit_test(random_collapses),
         cmocka_unit_test(off_and_hints),
         cmocka_unit_test(fixed_window),
+        cmocka_unit_test(catch_up_claims_next_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
