@@ -43,16 +43,43 @@ static void fill_range(const struct um_mapping *m, const struct um_entry *e, siz
         *hi = e->end;
 }
 
+/* Install buf at [lo, lo + len) for frame f: write-protected where stores are tracked, except
+ * the chunk a store faulted in (`store`; 0 if none) of a shared mapping. That chunk goes in
+ * writable and is marked dirty, which saves the store a second fault and un-protecting the
+ * page a TLB shootdown (measured: 13 % of all CPU time of random read-modify-write). Marking
+ * it after the copy is safe: a FILLING frame cannot be written back or evicted. */
+static size_t install(const struct um_mapping *m, uint32_t f, uintptr_t lo, const char *buf,
+                      size_t len, uintptr_t store)
+{
+    int uffd = um_rt.uffd;
+    if (!store || !m->wp || !m->shared || store - lo >= len)
+        return um_uffd_copy(uffd, lo, buf, len, m->wp);
+    unsigned chunk = (unsigned)((store - lo) >> m->chunk_shift);
+    uintptr_t clo = lo + ((uintptr_t)chunk << m->chunk_shift);
+    uintptr_t chi = clo + ((uintptr_t)1 << m->chunk_shift);
+    chi = chi < lo + len ? chi : lo + len;
+    size_t done = um_uffd_copy(uffd, lo, buf, clo - lo, true);
+    if (done < clo - lo)
+        return done;
+    done += um_uffd_copy(uffd, clo, buf + (clo - lo), chi - clo, false);
+    if (done < chi - lo)
+        return done;
+    atomic_fetch_or(&um_rt.cache.frames[f].dirty, 1ULL << chunk);
+    um_stat_add(&um_stats.dirtied_pages, (chi - clo) / UM_PAGE);
+    return done + um_uffd_copy(uffd, chi, buf + (chi - lo), lo + len - chi, true);
+}
+
 /* Populate [lo, hi) for the n consecutive blocks from k0, owned by frames[] (their slots
- * name them), with one read and one UFFDIO_COPY. Every page of the range ends up present or
- * handed to the kernel, and either way its waiters are woken. */
+ * name them), with one read and one UFFDIO_COPY (three when a store faulted at `store`, see
+ * install(); n is then 1). Every page of the range ends up present or handed to the kernel,
+ * and either way its waiters are woken. */
 static void fill_run(struct um_filler *self, struct um_mapping *m, size_t k0, size_t n,
-                     const uint32_t *frames, uintptr_t lo, uintptr_t hi)
+                     const uint32_t *frames, uintptr_t lo, uintptr_t hi, uintptr_t store)
 {
     size_t read_bytes;
-    size_t install = um_io_read(&m->src, self->buf, hi - lo, m->file_off + (lo - m->start),
-                                &read_bytes);
-    size_t present = install ? um_uffd_copy(um_rt.uffd, lo, self->buf, install, m->wp) : 0;
+    size_t bytes = um_io_read(&m->src, self->buf, hi - lo, m->file_off + (lo - m->start),
+                              &read_bytes);
+    size_t present = bytes ? install(m, frames[0], lo, self->buf, bytes, store) : 0;
     uintptr_t filled = lo + present;
     for (size_t i = 0; i < n; i++) {
         uintptr_t blo, bhi;
@@ -97,14 +124,15 @@ static uint32_t take_block(struct um_filler *self, struct um_mapping *m, size_t 
 
 static void serve_write(const struct um_entry *e, uintptr_t addr);
 
-/* Fill block k ([lo, hi)) for a fault. False if another frame got there first. */
+/* Fill block k ([lo, hi)) for a fault (of a store at `store`, or 0). False if another frame
+ * got there first. */
 static bool claim_block(struct um_filler *self, struct um_mapping *m, size_t k, uintptr_t lo,
-                        uintptr_t hi)
+                        uintptr_t hi, uintptr_t store)
 {
     uint32_t f = take_block(self, m, k, lo, hi);
     if (f == UM_NO_FRAME)
         return false;
-    fill_run(self, m, k, 1, &f, lo, hi);
+    fill_run(self, m, k, 1, &f, lo, hi, store);
     return true;
 }
 
@@ -142,7 +170,7 @@ static void fill_ahead(struct um_filler *self, const struct um_entry *e, size_t 
         hi = bhi;
     }
     if (got) {
-        fill_run(self, m, first, got, self->run, lo, hi);
+        fill_run(self, m, first, got, self->run, lo, hi, 0);
         um_stat_add(&um_stats.readahead_fills, got);
     }
 }
@@ -188,7 +216,8 @@ static void read_ahead_on_catch_up(struct um_filler *self, const struct um_entry
 }
 
 /* Serve a missing-page fault. Pages are installed write-protected when stores are tracked; a
- * write fault then continues as a write-protect fault on the page just filled. */
+ * store's own chunk of a shared mapping goes in writable and dirty (install()), and a store to
+ * a private mapping continues as a write-protect fault on the block just filled. */
 static void serve_missing(struct um_filler *self, const struct um_entry *e, uintptr_t addr,
                           bool write)
 {
@@ -199,10 +228,10 @@ static void serve_missing(struct um_filler *self, const struct um_entry *e, uint
     for (;;) {
         uint32_t s = atomic_load(&m->slots[k]);
         if (s == 0) {
-            if (!claim_block(self, m, k, lo, hi))
+            if (!claim_block(self, m, k, lo, hi, write ? addr : 0))
                 continue;
-            if (write && m->wp)
-                serve_write(e, addr);
+            if (write && m->wp && !m->shared)
+                serve_write(e, addr); /* the block becomes the program's own */
             read_ahead(self, e, k);
             return;
         }
@@ -322,7 +351,7 @@ void um_prefetch_locked(const struct um_entry *e, uintptr_t lo, uintptr_t hi, vo
             continue;
         uintptr_t blo, bhi;
         fill_range(m, e, k, &blo, &bhi);
-        claim_block(&self, m, k, blo, bhi); /* lost to a racing fault: fine as well */
+        claim_block(&self, m, k, blo, bhi, 0); /* lost to a racing fault: fine as well */
         done += bhi - blo;
     }
 }

@@ -7,10 +7,10 @@
 #   W2  random 4 KiB reads, 2 threads, cold: uffdmap (4K pages, no read-ahead) against kernel
 #       mmap in the cgroup and against O_DIRECT pread of the same pages
 #   W3  page cache warm, budget larger than the file: a random 4 KiB fault (4K pages), and the
-#       cost per 4 KiB page of a 64 KiB fill beyond the read itself (sequential scan with 64K
-#       pages minus buffered pread of 64 KiB chunks)
-#   W4  random read-modify-write, 2 threads, cold, 4K pages: pages/s against LLNL UMap's
-#       ~64 us per page measured on this kind of machine (UMAP_REF_US to change it)
+#       cost per 4 KiB page of filling 64 KiB pages beyond the read itself (sequential scan with
+#       64K pages and the default read-ahead, minus buffered pread of 64 KiB chunks)
+#   W4  random read-modify-write, 2 threads, cold, 4K pages, msync() at the end: pages/s
+#       against LLNL UMap's ~64 us per page measured on this kind of machine (UMAP_REF_US)
 #   RSS peak resident set of every uffdmap run against budget x 1.05 + 16 MiB
 #
 # Every uffdmap run's checksum is compared with kernel mmap's (rmw excepted: its bytes change).
@@ -18,7 +18,8 @@ set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 size_mib=${1:-2048}
 budget_mib=${2:-256}
-rand_pages=${RAND_PAGES:-40000}
+rand_pages=${RAND_PAGES:-40000}  # kernel mmap thrashes its cgroup: keep W2 short
+rmw_pages=${RMW_PAGES:-131072}   # twice the budget: eviction writes dirty pages back
 umap_ref_us=${UMAP_REF_US:-64}
 build=${BUILD:-$here/build}
 [ -d "$build" ] || meson setup "$build" "$here" >/dev/null
@@ -81,12 +82,12 @@ big=$((size_mib * 2))
 warm; s=$(shim 4K none "$big" rand 100000)
 row "W3 warm 4K fault, us" "-" "$(echo "$s" | field us_per_page)" "-" "<=10" ""
 warm; p=$("$bench" "$file" pread)
-warm; s=$(shim 64K none "$big" seq)
+warm; s=$(shim 64K adaptive "$big" seq)
 pu=$(echo "$p" | field us_per_page) su=$(echo "$s" | field us_per_page)
 row "W3 warm 64K fill, us per 4K beyond pread" "-" "$(awk "BEGIN{printf \"%.3f\", $su-$pu}")" \
     "-" "<=0.5" "(fill $su - pread $pu)$(same "$p" "$s")"
 
-cold; s=$(shim 4K none "$budget_mib" rmw "$rand_pages" 2)
+cold; s=$(shim 4K none "$budget_mib" rmw "$rmw_pages" 2)
 sp=$(echo "$s" | field us_per_page) rss=$(echo "$s" | field maxrss_kib)
 row "W4 rmw 4K x2 threads, pages/s (ref: UMap)" "$(awk "BEGIN{printf \"%.0f\", 1e6/$umap_ref_us}")" \
     "$(awk "BEGIN{printf \"%.0f\", 1e6/$sp}")" "$(awk "BEGIN{printf \"%.2fx\", $umap_ref_us/$sp}")" \

@@ -193,9 +193,12 @@ int main(int argc, char **argv)
         pthread_join(tids[t], NULL);
         sum += jobs[t].sum;
     }
+    double t_sync = now();
     if (mode == RMW)
         msync((void *)map, size, MS_SYNC);
     double dt = now() - t0;
+    if (mode == RMW)
+        printf("msync_s=%.3f ", dt - (t_sync - t0));
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("mode=%s pages=%zu threads=%zu us_per_page=%.3f MBps=%.0f maxrss_kib=%ld checksum=%llu\n",
