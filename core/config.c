@@ -101,13 +101,19 @@ static bool valid_pagesize(size_t n)
     return n >= 4096 && n <= (64u << 20) && !(n & (n - 1));
 }
 
+/* The index of value among the n names, or -1. */
+static int name_index(const char *value, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(value, names[i]))
+            return i;
+    return -1;
+}
+
 static int readahead_mode(const char *value)
 {
     static const char *const modes[] = {"none", "fixed", "adaptive"}; /* enum um_ra_mode */
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(value, modes[i]))
-            return i;
-    return -1;
+    return name_index(value, modes, 3);
 }
 
 /* "{pagesize=64K,readahead=none}" after a pattern: fills rule; -1 on anything unknown. */
@@ -239,13 +245,12 @@ static enum verdict parse_readahead(struct um_config *cfg, const char *value)
 
 static enum verdict parse_io(struct um_config *cfg, const char *value)
 {
-    static const char *const names[] = {"auto", "buffered", "direct"};
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(value, names[i])) {
-            cfg->io = (enum um_io_mode)i;
-            return OK;
-        }
-    return BAD_FATAL;
+    static const char *const names[] = {"auto", "buffered", "direct"}; /* enum um_io_mode */
+    int i = name_index(value, names, 3);
+    if (i < 0)
+        return BAD_FATAL;
+    cfg->io = (enum um_io_mode)i;
+    return OK;
 }
 
 static enum verdict parse_readahead_max(struct um_config *cfg, const char *value)
@@ -280,13 +285,12 @@ static enum verdict parse_stats_interval(struct um_config *cfg, const char *valu
 
 static enum verdict parse_log(struct um_config *cfg, const char *value)
 {
-    static const char *const names[] = {"quiet", "warn", "debug"};
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(value, names[i])) {
-            cfg->log_level = (enum um_log_level)i;
-            return OK;
-        }
-    return BAD_DEFAULT;
+    static const char *const names[] = {"quiet", "warn", "debug"}; /* enum um_log_level */
+    int i = name_index(value, names, 3);
+    if (i < 0)
+        return BAD_DEFAULT;
+    cfg->log_level = (enum um_log_level)i;
+    return OK;
 }
 
 static const struct var vars[] = {

@@ -26,6 +26,8 @@ expect "no paths" 2 "--paths is required" "$wrap" -- true
 expect "no library" 2 "cannot find libuffdmap.so at /nonexistent" "$wrap" --lib /nonexistent --paths x -- true
 expect "bad value reaches the library" 0 "UFFDMAP_EVICT='lru9' is not valid" \
     "$wrap" --lib "$so" --paths "$dir/*" --evict lru9 -- "$mapcat" "$file"
+expect "--io reaches the library" 0 "UFFDMAP_IO='fast' is not valid" \
+    "$wrap" --lib "$so" --paths "$dir/*" --io fast -- "$mapcat" "$file"
 want=$("$mapcat" "$file" | cut -d' ' -f1)
 out=$("$wrap" --lib "$so" --paths "$dir/*" --bufsize 1M --pagesize 16K --stats -- "$mapcat" "$file" 2>"$dir/err")
 case "$out" in "$want managed "*) ok "served, same digest" ;; *) fail "run: $out" ;; esac
