@@ -126,9 +126,9 @@ void um_cache_drop(struct um_cache *c, uint32_t f, uintptr_t keep_lo, uintptr_t 
  * pages stay, and its slot says UM_SLOT_PRIVATE so that nothing fills or drops them again. */
 void um_cache_detach(struct um_cache *c, uint32_t f);
 
-/* Evict the policy's next victim, writing it back first if dirty. False when nothing could be
- * evicted (nothing resident, or no dirty victim could be written back). */
-/* Evict at least `want` bytes (more: a batch) where anything is evictable; how many frames. */
+/* Evict at least `want` bytes (a batch: more, see evict_in()) of the policies' next victims,
+ * writing dirty ones back first. The number of frames evicted: 0 when nothing could be (nothing
+ * resident, or no dirty victim could be written back). */
 unsigned um_cache_evict(struct um_cache *c, size_t want);
 /* Background evictor body: wait for pressure, then evict down to the low watermark. */
 void um_cache_evictor_step(struct um_cache *c);

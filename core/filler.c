@@ -143,9 +143,9 @@ static void fill_private_gap(struct um_filler *self, struct um_mapping *m, uintp
                              uintptr_t hi)
 {
     size_t read_bytes;
-    size_t install = um_io_read(&m->src, self->buf, hi - lo, m->file_off + (lo - m->start),
-                                &read_bytes);
-    size_t present = install ? um_uffd_copy(um_rt.uffd, lo, self->buf, install, false) : 0;
+    size_t bytes = um_io_read(&m->src, self->buf, hi - lo, m->file_off + (lo - m->start),
+                              &read_bytes);
+    size_t present = bytes ? um_uffd_copy(um_rt.uffd, lo, self->buf, bytes, false) : 0;
     if (present < hi - lo)
         hand_to_kernel(m, lo + present, hi);
 }

@@ -53,6 +53,8 @@ static bool read_direct(const struct um_io_src *src, uint64_t off, size_t len)
  * system's alignment) and fall back to buffered ones where O_DIRECT is refused. */
 static size_t read_range(const struct um_io_src *src, void *buf, size_t avail, uint64_t off)
 {
+    if (avail == 0)
+        return 0;
     bool direct = read_direct(src, off, avail);
     size_t got = 0;
     while (got < avail) {
