@@ -11,6 +11,8 @@
 #       64K pages and the default read-ahead, eviction included, minus buffered pread of 64 KiB
 #       chunks). With a budget larger than the file, first touches of memory the VM's host has
 #       taken back (free page reporting) dominate and vary run to run; eviction recycles pages.
+#       The kernel column of the 4 KiB row is the bare userfaultfd round trip (bench-uffd-floor:
+#       pread + UFFDIO_COPY, one handler per CPU, no bookkeeping), the floor under any shim.
 #   W4  random read-modify-write, 2 threads, 4K pages, msync() at the end, cold and warm:
 #       pages/s against LLNL UMap's ~64 us per page measured on this kind of machine
 #       (UMAP_REF_US)
@@ -83,7 +85,8 @@ row "W2 same, against O_DIRECT pread x2" "$(awk "BEGIN{printf \"%.0f\", 1e6/$dp}
 
 big=$((size_mib * 2))
 warm; s=$(shim 4K none "$big" rand 100000)
-row "W3 warm 4K fault, us" "-" "$(echo "$s" | field us_per_page)" "-" "<=10" ""
+floor=$("$build/scripts/bench-uffd-floor" "$file" | field us_per_fault)
+row "W3 warm 4K fault, us (bare uffd floor)" "$floor" "$(echo "$s" | field us_per_page)" "-" "<=10" ""
 warm; p=$("$bench" "$file" pread)
 warm; s=$(shim 64K adaptive "$budget_mib" seq)
 pu=$(echo "$p" | field us_per_page) su=$(echo "$s" | field us_per_page)
