@@ -12,7 +12,8 @@
 #       chunks). With a budget larger than the file, first touches of memory the VM's host has
 #       taken back (free page reporting) dominate and vary run to run; eviction recycles pages.
 #       The kernel column of the 4 KiB row is the bare userfaultfd round trip (bench-uffd-floor:
-#       pread + UFFDIO_COPY, one handler per CPU, no bookkeeping), the floor under any shim.
+#       pread + UFFDIO_COPY, one handler per CPU, no bookkeeping), the floor under any shim; W2
+#       gets the same floor with O_DIRECT reads.
 #   W4  random read-modify-write, 2 threads, 4K pages, msync() at the end, cold and warm:
 #       pages/s against LLNL UMap's ~64 us per page measured on this kind of machine
 #       (UMAP_REF_US)
@@ -82,10 +83,14 @@ row "W2 rand 4K x2 threads, pages/s" "$(awk "BEGIN{printf \"%.0f\", 1e6/$kp}")" 
 row "W2 same, against O_DIRECT pread x2" "$(awk "BEGIN{printf \"%.0f\", 1e6/$dp}")" \
     "$(awk "BEGIN{printf \"%.0f\", 1e6/$sp}")" "$(awk "BEGIN{printf \"%.2fx\", $dp/$sp}")" ">=0.8x" \
     "$(same "$d" "$s")"
+cold; f=$("$build/scripts/bench-uffd-floor" "$file" direct "$rand_pages" 2 | field us_per_page)
+row "W2 floor: bare uffd + O_DIRECT x2, pages/s" "$(awk "BEGIN{printf \"%.0f\", 1e6/$dp}")" \
+    "$(awk "BEGIN{printf \"%.0f\", 1e6/$f}")" "$(awk "BEGIN{printf \"%.2fx\", $dp/$f}")" "-" \
+    "(the mechanism alone, no shim)"
 
 big=$((size_mib * 2))
 warm; s=$(shim 4K none "$big" rand 100000)
-floor=$("$build/scripts/bench-uffd-floor" "$file" | field us_per_fault)
+floor=$("$build/scripts/bench-uffd-floor" "$file" | field us_per_page)
 row "W3 warm 4K fault, us (bare uffd floor)" "$floor" "$(echo "$s" | field us_per_page)" "-" "<=10" ""
 warm; p=$("$bench" "$file" pread)
 warm; s=$(shim 64K adaptive "$budget_mib" seq)

@@ -1,10 +1,12 @@
-/* bench-uffd-floor FILE [THREADS]: the bare userfaultfd round trip on this machine, the floor
- * under the shim's warm 4 KiB fault. One handler thread per CPU (pinned, as the shim's fillers
- * are; THREADS=1: a single unpinned one) serves missing-page faults on an anonymous range the
- * size of FILE with a buffered pread of the same 4 KiB of FILE and a UFFDIO_COPY, with no
- * bookkeeping at all; the main thread touches 100000 random pages, as bench-scan does. Compare its us/fault with
- *   UFFDMAP_PAGESIZE=4K UFFDMAP_READAHEAD=none bench-scan FILE rand 100000
- * under the preload, in the same minute (this VM's timings drift). Run as root or with
+/* bench-uffd-floor FILE [buffered|direct [TOUCHES [THREADS]]]: the bare userfaultfd round trip
+ * on this machine, the floor under the shim's random 4 KiB faults.
+ *
+ * One handler thread per CPU (pinned, as the shim's fillers are) serves missing-page faults on
+ * an anonymous range the size of FILE with a pread of the same 4 KiB of FILE (buffered, or with
+ * O_DIRECT) and a UFFDIO_COPY, with no bookkeeping at all, while THREADS threads (default 1)
+ * touch TOUCHES random pages between them (default 100000), as bench-scan's rand mode does.
+ * Compare its us_per_page with bench-scan under the preload (UFFDMAP_PAGESIZE=4K
+ * UFFDMAP_READAHEAD=none), in the same minute: this VM's timings drift. Root, or
  * vm.unprivileged_userfaultfd=1. */
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -20,32 +22,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TOUCHES 100000
-
 static int uffd, file;
-static uint64_t file_pages;
-static volatile char *range;
-
-struct handler {
-    pthread_t thread;
-    int cpu; /* -1: not pinned */
-};
+static uint64_t file_pages, touches_each;
+static volatile unsigned char *range;
 
 static void *serve(void *arg)
 {
-    const struct handler *h = arg;
-    if (h->cpu >= 0) {
-        cpu_set_t one;
-        CPU_ZERO(&one);
-        CPU_SET(h->cpu, &one);
-        sched_setaffinity(0, sizeof one, &one);
-    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET((int)(intptr_t)arg, &one);
+    sched_setaffinity(0, sizeof one, &one);
     static _Thread_local char buf[4096] __attribute__((aligned(4096)));
     struct uffd_msg msgs[16];
     for (;;) {
         ssize_t n = read(uffd, msgs, sizeof msgs);
         for (ssize_t i = 0; i < n / (ssize_t)sizeof msgs[0]; i++) {
-            uint64_t page = (msgs[i].arg.pagefault.address & ~4095ULL);
+            uint64_t page = msgs[i].arg.pagefault.address & ~4095ULL;
             if (pread(file, buf, sizeof buf, (off_t)(page - (uintptr_t)range)) < 0)
                 perror("pread");
             struct uffdio_copy copy = {.dst = page, .src = (uintptr_t)buf, .len = sizeof buf};
@@ -55,13 +47,34 @@ static void *serve(void *arg)
     return NULL;
 }
 
+static void *touch(void *arg)
+{
+    uint64_t seed = 0x2545F4914F6CDD1DULL + (uint64_t)(intptr_t)arg * 0x9E3779B97F4A7C15ULL;
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < touches_each; i++) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        sum += range[(seed % file_pages) * 4096];
+    }
+    return (void *)(uintptr_t)sum;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s FILE [THREADS]\n", argv[0]);
+    int direct = argc > 2 && !strcmp(argv[2], "direct");
+    if (argc < 2 || (argc > 2 && !direct && strcmp(argv[2], "buffered"))) {
+        fprintf(stderr, "usage: %s FILE [buffered|direct [TOUCHES [THREADS]]]\n", argv[0]);
         return 2;
     }
-    file = open(argv[1], O_RDONLY);
+    uint64_t touches = argc > 3 ? strtoull(argv[3], NULL, 10) : 100000;
+    long threads = argc > 4 ? strtol(argv[4], NULL, 10) : 1;
+    if (threads < 1 || threads > 64 || touches < (uint64_t)threads) {
+        fprintf(stderr, "%s: 1..64 threads, at least one touch each\n", argv[0]);
+        return 2;
+    }
+    touches_each = touches / (uint64_t)threads;
+    file = open(argv[1], O_RDONLY | (direct ? O_DIRECT : 0));
     off_t size = file < 0 ? 0 : lseek(file, 0, SEEK_END);
     file_pages = (uint64_t)size / 4096;
     uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
@@ -78,25 +91,24 @@ int main(int argc, char **argv)
         return 1;
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    long threads = argc > 2 ? strtol(argv[2], NULL, 10) : cpus;
-    static struct handler handlers[64];
-    for (long i = 0; i < threads && i < 64; i++) {
-        handlers[i].cpu = threads == 1 ? -1 : (int)(i % cpus);
-        pthread_create(&handlers[i].thread, NULL, serve, &handlers[i]);
-    }
+    pthread_t handler, app[64];
+    for (long cpu = 0; cpu < cpus && cpu < 64; cpu++)
+        pthread_create(&handler, NULL, serve, (void *)(intptr_t)cpu);
     usleep(10000);
     struct timespec t0, t1;
-    uint64_t seed = 1, sum = 0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int i = 0; i < TOUCHES; i++) {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        sum += range[(seed % file_pages) * 4096];
+    for (long t = 0; t < threads; t++)
+        pthread_create(&app[t], NULL, touch, (void *)(intptr_t)t);
+    uint64_t sum = 0;
+    for (long t = 0; t < threads; t++) {
+        void *part;
+        pthread_join(app[t], &part);
+        sum += (uintptr_t)part;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) /
-                TOUCHES / 1000;
-    printf("handlers=%ld us_per_fault=%.2f (sum %llu)\n", threads, us, (unsigned long long)sum);
+                (double)(touches_each * (uint64_t)threads) / 1000;
+    printf("reads=%s threads=%ld us_per_page=%.2f (sum %llu)\n", direct ? "direct" : "buffered",
+           threads, us, (unsigned long long)sum);
     return 0;
 }
