@@ -10,16 +10,25 @@
 #define HIGH_START 1024
 
 static _Atomic uint64_t owned[TRACKED / 64];
+static _Atomic int owned_count;
 
 static void mark(int fd, bool on)
 {
     if (fd < 0 || fd >= TRACKED)
         return;
     uint64_t bit = 1ULL << (fd % 64);
-    if (on)
-        atomic_fetch_or(&owned[fd / 64], bit);
-    else
-        atomic_fetch_and(&owned[fd / 64], ~bit);
+    uint64_t was = on ? atomic_fetch_or(&owned[fd / 64], bit)
+                      : atomic_fetch_and(&owned[fd / 64], ~bit);
+    if (on != !!(was & bit))
+        atomic_fetch_add(&owned_count, on ? 1 : -1);
+}
+
+bool um_fd_room_for_extra(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+        return true;
+    return (rlim_t)atomic_load(&owned_count) * 8 < rl.rlim_cur;
 }
 
 bool um_fd_owned(int fd)

@@ -113,10 +113,11 @@ static int reopen(int fd, int prot, int flags)
 }
 
 /* The file behind our descriptor opened again with O_DIRECT for fills the page cache does not
- * hold (core/io.c), unless UFFDMAP_IO=buffered; -1 where the file system refuses it. */
+ * hold (core/io.c), unless UFFDMAP_IO=buffered; -1 where the file system refuses it, or when
+ * the core already holds many descriptors (then reads go through the page cache). */
 static int open_direct(int own_fd, const char *path)
 {
-    if (um_rt.cfg.io == UM_IO_BUFFERED)
+    if (um_rt.cfg.io == UM_IO_BUFFERED || !um_fd_room_for_extra())
         return -1;
     char link[64];
     snprintf(link, sizeof link, "/proc/self/fd/%d", own_fd);
