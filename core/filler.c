@@ -216,6 +216,7 @@ static void read_ahead_on_catch_up(struct um_filler *self, const struct um_entry
     unsigned window;
     for (int i = 0; i < 2 && (window = um_ra_on_catch_up(&m->ra, k, ra_most(self, m), &start));
          i++) {
+        um_stat_add(&um_stats.readahead_async, 1);
         fill_ahead(self, e, start, window);
         k = start;
     }

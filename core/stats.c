@@ -118,6 +118,7 @@ static const struct {
     {"faults", &um_stats.faults},               {"fills", &um_stats.fills},
     {"readahead_fills", &um_stats.readahead_fills},
     {"readahead_used", &um_stats.readahead_used},
+    {"readahead_async", &um_stats.readahead_async},
     {"pages_filled", &um_stats.pages_filled},   {"bytes_read", &um_stats.bytes_read},
     {"evictions", &um_stats.evictions},         {"wp_faults", &um_stats.wp_faults},
     {"dirtied_pages", &um_stats.dirtied_pages}, {"writeback_bytes", &um_stats.writeback_bytes},

@@ -22,6 +22,8 @@ struct um_stats {
     _Atomic uint64_t readahead_fills; /* of which read ahead of a fault */
     _Atomic uint64_t readahead_used;  /* read-ahead blocks the program went on to read past:
                                           a lower bound (reads of resident pages are unseen) */
+    _Atomic uint64_t readahead_async; /* windows started when the program caught up with one
+                                         still being filled */
     _Atomic uint64_t pages_filled;  /* 4 KiB pages installed */
     _Atomic uint64_t bytes_read;    /* bytes read from files */
     _Atomic uint64_t evictions;     /* blocks evicted to stay within the budget */
