@@ -77,7 +77,8 @@ static void fill_run(struct um_filler *self, struct um_mapping *m, size_t k0, si
                      const uint32_t *frames, uintptr_t lo, uintptr_t hi, uintptr_t store)
 {
     size_t read_bytes;
-    size_t bytes = um_io_read(&m->src, self->buf, hi - lo, m->file_off + (lo - m->start),
+    struct um_io_src src = um_mapping_io(m);
+    size_t bytes = um_io_read(&src, self->buf, hi - lo, m->file_off + (lo - m->start),
                               &read_bytes);
     size_t present = bytes ? install(m, frames[0], lo, self->buf, bytes, store) : 0;
     uintptr_t filled = lo + present;
@@ -143,7 +144,8 @@ static void fill_private_gap(struct um_filler *self, struct um_mapping *m, uintp
                              uintptr_t hi)
 {
     size_t read_bytes;
-    size_t bytes = um_io_read(&m->src, self->buf, hi - lo, m->file_off + (lo - m->start),
+    struct um_io_src src = um_mapping_io(m);
+    size_t bytes = um_io_read(&src, self->buf, hi - lo, m->file_off + (lo - m->start),
                               &read_bytes);
     size_t present = bytes ? um_uffd_copy(um_rt.uffd, lo, self->buf, bytes, false) : 0;
     if (present < hi - lo)

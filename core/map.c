@@ -165,8 +165,8 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
         return UM_PASS;
     }
     um_mapping_set_path(m, path);
-    m->src.direct_fd = open_direct(own_fd, path);
-    m->src.direct_always = um_rt.cfg.io == UM_IO_DIRECT;
+    m->direct_fd = open_direct(own_fd, path);
+    m->direct_always = um_rt.cfg.io == UM_IO_DIRECT;
     m->stats = um_stats_file(path);
     m->ra_mode = um_config_readahead(&um_rt.cfg, rule);
     m->ra_max = um_config_readahead_max(&um_rt.cfg, rule);

@@ -38,7 +38,7 @@ struct um_mapping *um_mapping_new(uintptr_t start, size_t len, uint64_t file_off
     m->shared = (flags & MAP_TYPE) != MAP_PRIVATE;
     m->chunk_shift = shift > 18 ? shift - 6 : 12;
     atomic_init(&m->file_size, file_size);
-    m->src = (struct um_io_src){.fd = fd, .direct_fd = -1, .size = &m->file_size};
+    m->direct_fd = -1;
     m->alloc_len = alloc_len;
     return m;
 }
@@ -89,7 +89,7 @@ void um_mapping_free(struct um_mapping *m)
         return;
     if (m->fd >= 0)
         um_fd_close(m->fd);
-    if (m->src.direct_fd >= 0)
-        um_fd_close(m->src.direct_fd);
+    if (m->direct_fd >= 0)
+        um_fd_close(m->direct_fd);
     um_os_free(m, m->alloc_len);
 }

@@ -40,7 +40,8 @@ struct um_mapping {
     ino_t ino;
     char path[192];        /* for messages */
     _Atomic uint64_t file_size; /* last size seen; refreshed when a fill reaches past it */
-    struct um_io_src src;  /* how fills read: fd, an O_DIRECT descriptor (map.c), file_size */
+    int direct_fd;         /* the file opened with O_DIRECT for cold fills (map.c); -1: none */
+    bool direct_always;    /* UFFDMAP_IO=direct */
     unsigned entries;      /* registry entries pointing here (changed under the registry lock) */
     size_t alloc_len;
     /* Per block: the frame number + 1 while a frame owns the block; UM_SLOT_PRIVATE once a
@@ -49,6 +50,13 @@ struct um_mapping {
 };
 
 #define UM_SLOT_PRIVATE UINT32_MAX
+
+/* Where m's fills read from (core/io.h). */
+static inline struct um_io_src um_mapping_io(struct um_mapping *m)
+{
+    return (struct um_io_src){.fd = m->fd, .direct_fd = m->direct_fd,
+                              .direct_always = m->direct_always, .size = &m->file_size};
+}
 
 /* The frame a slot names, or UINT32_MAX (UM_NO_FRAME) for none. */
 static inline uint32_t um_slot_frame(uint32_t slot)
