@@ -22,6 +22,10 @@
 /* Consecutive faults on one page outside every managed range before we stop retrying. */
 #define MISS_LIMIT 1000
 
+/* How far (in windows) streaming read-ahead may run ahead of the block the reader faulted on:
+ * the window it waits for, one being read and one being copied. */
+#define RA_LEAD 3
+
 /* Hand [lo, hi) back to the kernel's own file mapping. Used past EOF and after read errors: the
  * kernel then raises SIGBUS (BUS_ADRERR) there exactly as it would without us, and if the file
  * grows it serves the new bytes. */
@@ -78,6 +82,8 @@ static void fill_run(struct um_filler *self, struct um_mapping *m, size_t k0, si
 {
     size_t read_bytes;
     struct um_io_src src = um_mapping_io(m);
+    if (self->streaming)
+        src.stream = &m->stream_lock;
     size_t bytes = um_io_read(&src, self->buf, hi - lo, m->file_off + (lo - m->start),
                               &read_bytes);
     size_t present = bytes ? install(m, frames[0], lo, self->buf, bytes, store) : 0;
@@ -207,20 +213,21 @@ static void read_ahead(struct um_filler *self, const struct um_entry *e, size_t 
 }
 
 /* A second fault on block k while its read-ahead fill is in flight: the program has caught
- * up. If it is streaming, fill the window after the latest now, then the one after that unless
- * another filler claimed it meanwhile. Windows are then filled by both fillers at once, and a
- * filler that goes on reading keeps the device busy while the other copies (measured: the
- * second window adds ~5 % to a cold sequential scan). */
+ * up. If it is streaming, fill windows after the latest until the read-ahead leads k by
+ * RA_LEAD windows (another filler may claim some meanwhile). Both fillers then take windows;
+ * their device reads go one at a time (io.h `stream`), so that one filler reads while the
+ * other copies. Cold 2 GiB scan, 256M budget, 9 runs alternating with the previous scheme (two
+ * windows, read concurrently): 1.9-2.7 GB/s against 1.5-2.2 GB/s. */
 static void read_ahead_on_catch_up(struct um_filler *self, const struct um_entry *e, size_t k)
 {
     struct um_mapping *m = e->map;
+    unsigned most = ra_most(self, m), window;
     size_t start;
-    unsigned window;
-    for (int i = 0; i < 2 && (window = um_ra_on_catch_up(&m->ra, k, ra_most(self, m), &start));
-         i++) {
+    while ((window = um_ra_on_catch_up(&m->ra, k, most, (size_t)RA_LEAD * most, &start))) {
         um_stat_add(&um_stats.readahead_async, 1);
+        self->streaming = true;
         fill_ahead(self, e, start, window);
-        k = start;
+        self->streaming = false;
     }
 }
 

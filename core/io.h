@@ -2,6 +2,7 @@
 #ifndef UM_IO_H
 #define UM_IO_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@ struct um_io_src {
     int direct_fd;          /* the same file opened O_DIRECT; -1: none */
     bool direct_always;     /* UFFDMAP_IO=direct: do not ask what the page cache holds */
     _Atomic uint64_t *size; /* the size last seen, refreshed when a read reaches past it */
+    pthread_mutex_t *stream; /* if set, held across direct reads: streaming read-ahead */
 };
 
 /* Read up to `want` bytes at `off` (4 KiB aligned, as buf) into buf, stopping at end of file

@@ -39,6 +39,7 @@ struct um_mapping *um_mapping_new(uintptr_t start, size_t len, uint64_t file_off
     m->chunk_shift = shift > 18 ? shift - 6 : 12;
     atomic_init(&m->file_size, file_size);
     m->direct_fd = -1;
+    pthread_mutex_init(&m->stream_lock, NULL);
     m->alloc_len = alloc_len;
     return m;
 }

@@ -44,6 +44,7 @@ struct um_mapping {
     bool direct_always;    /* UFFDMAP_IO=direct */
     unsigned entries;      /* registry entries pointing here (changed under the registry lock) */
     size_t alloc_len;
+    pthread_mutex_t stream_lock; /* streaming read-ahead's device reads, one at a time (io.h) */
     /* Per block: the frame number + 1 while a frame owns the block; UM_SLOT_PRIVATE once a
      * store made a private block the program's own; 0 otherwise. */
     _Atomic uint32_t slots[];

@@ -18,12 +18,13 @@ unsigned um_ra_on_fault(struct um_ra *ra, size_t block, unsigned max, enum um_ra
     return window;
 }
 
-unsigned um_ra_on_catch_up(struct um_ra *ra, size_t block, unsigned max, size_t *start)
+unsigned um_ra_on_catch_up(struct um_ra *ra, size_t block, unsigned max, size_t lead,
+                           size_t *start)
 {
     unsigned last = atomic_load_explicit(&ra->window, memory_order_relaxed);
     size_t next = atomic_load_explicit(&ra->next, memory_order_relaxed);
     if (last == 0 || atomic_load_explicit(&ra->hint, memory_order_relaxed) == UM_RA_RANDOM ||
-        block >= next || block < next - last)
+        block >= next || next - block >= lead)
         return 0;
     unsigned window = 2 * last > max ? max : 2 * last;
     if (window == 0 || !atomic_compare_exchange_strong(&ra->next, &next, next + window))

@@ -27,11 +27,13 @@ struct um_ra {
  * never wrong. */
 unsigned um_ra_on_fault(struct um_ra *ra, size_t block, unsigned max, enum um_ra_mode mode);
 
-/* A second fault on a block of the latest window while it is still being filled: the reader
- * has caught up with the read-ahead. Claims the window after it (its first block in *start)
- * and returns its length, twice the last up to `max`; 0 if the mapping is not streaming, the
- * block is not in the latest window, or another filler claimed the next window first. This is
- * the kernel's asynchronous read-ahead, triggered by the only access user space sees. */
-unsigned um_ra_on_catch_up(struct um_ra *ra, size_t block, unsigned max, size_t *start);
+/* A second fault on a block while read-ahead is filling it: the reader has caught up. If the
+ * read-ahead ends less than `lead` blocks after `block`, claims the window after it (its first
+ * block in *start) and returns its length, twice the last up to `max`; 0 if the mapping is not
+ * streaming, the block lies past the read-ahead or `lead` or more blocks before its end, or
+ * another filler claimed the next window first. This is the kernel's asynchronous read-ahead,
+ * triggered by the only access user space sees. */
+unsigned um_ra_on_catch_up(struct um_ra *ra, size_t block, unsigned max, size_t lead,
+                           size_t *start);
 
 #endif

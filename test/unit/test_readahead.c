@@ -49,25 +49,28 @@ static void fixed_window(void **state)
     assert_int_equal(um_ra_on_fault(&ra, 4, 8, UM_RA_FIXED), 0);
 }
 
-/* A second fault inside the latest window claims the next one, once; anything else does not. */
-static void catch_up_claims_next_window(void **state)
+/* A second fault within `lead` blocks of the read-ahead's end claims the next window, until the
+ * read-ahead leads by `lead`; anything else does not. */
+static void catch_up_claims_windows_up_to_lead(void **state)
 {
     (void)state;
     struct um_ra ra = {0};
     size_t start = 0;
-    assert_int_equal(um_ra_on_catch_up(&ra, 0, 16, &start), 0); /* not streaming */
+    assert_int_equal(um_ra_on_catch_up(&ra, 0, 16, 8, &start), 0); /* not streaming */
     assert_int_equal(um_ra_on_fault(&ra, 0, 16, UM_RA_ADAPTIVE), 1);  /* window [1, 2) */
     assert_int_equal(um_ra_on_fault(&ra, 2, 16, UM_RA_ADAPTIVE), 2);  /* window [3, 5) */
-    assert_int_equal(um_ra_on_catch_up(&ra, 2, 16, &start), 0); /* before the window */
-    assert_int_equal(um_ra_on_catch_up(&ra, 5, 16, &start), 0); /* past it */
-    assert_int_equal(um_ra_on_catch_up(&ra, 3, 16, &start), 4); /* doubles: [5, 9) */
+    assert_int_equal(um_ra_on_catch_up(&ra, 5, 16, 8, &start), 0); /* past the read-ahead */
+    assert_int_equal(um_ra_on_catch_up(&ra, 3, 16, 8, &start), 4); /* doubles: [5, 9) */
     assert_int_equal(start, 5);
-    assert_int_equal(um_ra_on_catch_up(&ra, 4, 16, &start), 0); /* no longer the latest */
-    assert_int_equal(um_ra_on_catch_up(&ra, 6, 5, &start), 5);  /* [9, 14), at most max */
+    assert_int_equal(um_ra_on_catch_up(&ra, 3, 16, 8, &start), 8); /* lead 6 < 8: [9, 17) */
     assert_int_equal(start, 9);
-    assert_int_equal(um_ra_on_fault(&ra, 14, 16, UM_RA_ADAPTIVE), 10); /* then as before */
+    assert_int_equal(um_ra_on_catch_up(&ra, 3, 16, 8, &start), 0); /* lead 14: enough */
+    assert_int_equal(um_ra_on_catch_up(&ra, 12, 5, 8, &start), 5); /* [17, 22), at most max */
+    assert_int_equal(start, 17);
+    assert_int_equal(um_ra_on_catch_up(&ra, 1, 16, 8, &start), 0); /* far behind */
+    assert_int_equal(um_ra_on_fault(&ra, 22, 16, UM_RA_ADAPTIVE), 10); /* then as before */
     atomic_store(&ra.hint, UM_RA_RANDOM);
-    assert_int_equal(um_ra_on_catch_up(&ra, 16, 16, &start), 0);
+    assert_int_equal(um_ra_on_catch_up(&ra, 30, 16, 8, &start), 0);
 }
 
 int main(void)
@@ -77,7 +80,7 @@ int main(void)
         cmocka_unit_test(random_collapses),
         cmocka_unit_test(off_and_hints),
         cmocka_unit_test(fixed_window),
-        cmocka_unit_test(catch_up_claims_next_window),
+        cmocka_unit_test(catch_up_claims_windows_up_to_lead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
