@@ -13,10 +13,13 @@
 #       taken back (free page reporting) dominate and vary run to run; eviction recycles pages.
 #       The kernel column of the 4 KiB row is the bare userfaultfd round trip (bench-uffd-floor:
 #       pread + UFFDIO_COPY, one handler per CPU, no bookkeeping), the floor under any shim; W2
-#       gets the same floor with O_DIRECT reads.
+#       gets the same floor with O_DIRECT reads. The 4 KiB row is repeated with the program on
+#       one CPU (taskset; the fillers inherit it), against the bare round trip on one CPU: no
+#       fault or wake-up then crosses CPUs.
 #   W4  random read-modify-write, 2 threads, 4K pages, msync() at the end, cold and warm:
 #       pages/s against LLNL UMap's ~64 us per page measured on this kind of machine
-#       (UMAP_REF_US)
+#       (UMAP_REF_US); then the device's own speed for the same pages, cold, without a
+#       mapping: O_DIRECT pread of each (the reads alone), and pread + pwrite + fdatasync
 #   RSS peak resident set of every uffdmap run against budget x 1.05 + 16 MiB
 #
 # Every uffdmap run's checksum is compared with kernel mmap's (rmw excepted: its bytes change).
@@ -53,10 +56,11 @@ cold() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 warm() { cat "$file" >/dev/null; }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
 kernel() { sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$cg" "$bench" "$file" "$@"; }
+on= # a command the next shim run goes through (taskset)
 shim() { # shim PAGESIZE READAHEAD BUFSIZE_MIB MODE [PAGES [THREADS]]
     ps=$1 ra=$2 buf=$3
     shift 3
-    env LD_PRELOAD="$so" UFFDMAP_PATHS="$file" UFFDMAP_BUFSIZE="${buf}M" UFFDMAP_PAGESIZE="$ps" \
+    $on env LD_PRELOAD="$so" UFFDMAP_PATHS="$file" UFFDMAP_BUFSIZE="${buf}M" UFFDMAP_PAGESIZE="$ps" \
         UFFDMAP_READAHEAD="$ra" "$bench" "$file" "$@"
 }
 rss_ok() { awk -v r="$1" -v b="$budget_mib" 'BEGIN { print (r / 1024 <= b * 1.05 + 16) ? "ok" : "OVER" }'; }
@@ -92,6 +96,13 @@ big=$((size_mib * 2))
 warm; s=$(shim 4K none "$big" rand 100000)
 floor=$("$build/scripts/bench-uffd-floor" "$file" | field us_per_page)
 row "W3 warm 4K fault, us (bare uffd floor)" "$floor" "$(echo "$s" | field us_per_page)" "-" "<=10" ""
+cpu=$(taskset -pc $$ | sed 's/.*: *//; s/[-,].*//')
+on="taskset -c $cpu"
+warm; s=$(shim 4K none "$big" rand 100000)
+on=
+floor=$("$build/scripts/bench-uffd-floor" "$file" buffered 100000 1 onecpu | field us_per_page)
+row "W3 same, program on one CPU (bare floor)" "$floor" "$(echo "$s" | field us_per_page)" "-" "<=10" \
+    "(taskset -c $cpu)"
 warm; p=$("$bench" "$file" pread)
 warm; s=$(shim 64K adaptive "$budget_mib" seq)
 pu=$(echo "$p" | field us_per_page) su=$(echo "$s" | field us_per_page)
@@ -105,3 +116,11 @@ for temp in cold warm; do
         "$(awk "BEGIN{printf \"%.0f\", 1e6/$sp}")" "$(awk "BEGIN{printf \"%.2fx\", $umap_ref_us/$sp}")" \
         ">=1.5x" "$((rss / 1024)) $(rss_ok "$rss"), msync $(echo "$s" | field msync_s) s"
 done
+cold; d=$("$bench" "$file" direct "$rmw_pages" 2 | field us_per_page)
+cold; w=$("$bench" "$file" direct-rmw "$rmw_pages" 2 | field us_per_page)
+row "W4 floor: O_DIRECT pread x2, pages/s (UMap)" "$(awk "BEGIN{printf \"%.0f\", 1e6/$umap_ref_us}")" \
+    "$(awk "BEGIN{printf \"%.0f\", 1e6/$d}")" "$(awk "BEGIN{printf \"%.2fx\", $umap_ref_us/$d}")" "-" \
+    "(the reads alone, no mapping)"
+row "W4 floor: O_DIRECT pread+pwrite x2 (UMap)" "$(awk "BEGIN{printf \"%.0f\", 1e6/$umap_ref_us}")" \
+    "$(awk "BEGIN{printf \"%.0f\", 1e6/$w}")" "$(awk "BEGIN{printf \"%.2fx\", $umap_ref_us/$w}")" "-" \
+    "(a read and a write per page, then fdatasync)"

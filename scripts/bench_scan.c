@@ -8,6 +8,9 @@
  *   rmw      random read-modify-write through a shared writable mapping, then msync()
  *   direct   no mapping: the pages rand would touch, read with O_DIRECT pread (the device's
  *            own speed for random 4 KiB reads, to compare the paging against)
+ *   direct-rmw  no mapping: the pages rmw would touch, each read with O_DIRECT pread, its byte
+ *            incremented and written back with O_DIRECT pwrite, then fdatasync() (the device's
+ *            own speed for a read and a write per page, to compare rmw against)
  *   pread    no mapping: the file read in order with buffered pread, 64 KiB at a time (what a
  *            64 KiB fill reads, to tell the read from the rest of a fill's cost)
  *
@@ -30,8 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
-enum mode { SEQ, RAND, HOT, SCANHOT, ZIPF, RMW, DIRECT, PREAD };
-static const char *const mode_names[] = {"seq", "rand", "hot", "scanhot", "zipf", "rmw", "direct", "pread"};
+enum mode { SEQ, RAND, HOT, SCANHOT, ZIPF, RMW, DIRECT, DIRECT_RMW, PREAD };
+static const char *const mode_names[] = {"seq",    "rand",   "hot",        "scanhot", "zipf",
+                                         "rmw",    "direct", "direct-rmw", "pread"};
 
 struct job {
     enum mode mode;
@@ -119,12 +123,16 @@ static void *run_job(void *arg)
                     exit(1);
                 }
             j->sum += buf[at % PREAD_CHUNK];
-        } else if (j->mode == DIRECT) {
+        } else if (j->mode == DIRECT || j->mode == DIRECT_RMW) {
             if (pread(j->fd, buf, 4096, (off_t)page * 4096) != 4096) {
                 perror("pread");
                 exit(1);
             }
-            j->sum += buf[at % 4096];
+            j->sum += j->mode == DIRECT ? buf[at % 4096] : buf[at % 4096]++;
+            if (j->mode == DIRECT_RMW && pwrite(j->fd, buf, 4096, (off_t)page * 4096) != 4096) {
+                perror("pwrite");
+                exit(1);
+            }
         } else if (j->mode == RMW) {
             j->sum += __atomic_fetch_add(&j->map[at], 1, __ATOMIC_RELAXED);
         } else {
@@ -147,11 +155,14 @@ int main(int argc, char **argv)
 {
     int mode = argc >= 3 ? parse_mode(argv[2]) : -1;
     if (mode < 0) {
-        fprintf(stderr, "usage: %s FILE seq|rand|hot|scanhot|zipf|rmw|direct|pread [PAGES [THREADS]]\n",
+        fprintf(stderr,
+                "usage: %s FILE seq|rand|hot|scanhot|zipf|rmw|direct|direct-rmw|pread [PAGES "
+                "[THREADS]]\n",
                 argv[0]);
         return 2;
     }
-    int fd = open(argv[1], mode == RMW ? O_RDWR : mode == DIRECT ? O_RDONLY | O_DIRECT : O_RDONLY);
+    int flags = mode == RMW ? O_RDWR : mode == DIRECT ? O_RDONLY | O_DIRECT : O_RDONLY;
+    int fd = open(argv[1], mode == DIRECT_RMW ? O_RDWR | O_DIRECT : flags);
     struct stat st;
     if (fd < 0 || fstat(fd, &st)) {
         fprintf(stderr, "%s: %s\n", argv[1], strerror(errno));
@@ -165,7 +176,7 @@ int main(int argc, char **argv)
         return 2;
     }
     volatile uint8_t *map = NULL;
-    if (mode != DIRECT && mode != PREAD) {
+    if (mode != DIRECT && mode != DIRECT_RMW && mode != PREAD) {
         map = mmap(NULL, size, PROT_READ | (mode == RMW ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
         if (map == MAP_FAILED) {
             perror("mmap");
@@ -196,8 +207,10 @@ int main(int argc, char **argv)
     double t_sync = now();
     if (mode == RMW)
         msync((void *)map, size, MS_SYNC);
+    if (mode == DIRECT_RMW)
+        fdatasync(fd);
     double dt = now() - t0;
-    if (mode == RMW)
+    if (mode == RMW || mode == DIRECT_RMW)
         printf("msync_s=%.3f ", dt - (t_sync - t0));
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -1,13 +1,14 @@
-/* bench-uffd-floor FILE [buffered|direct [TOUCHES [THREADS]]]: the bare userfaultfd round trip
- * on this machine, the floor under the shim's random 4 KiB faults.
+/* bench-uffd-floor FILE [buffered|direct [TOUCHES [THREADS [onecpu]]]]: the bare userfaultfd
+ * round trip on this machine, the floor under the shim's random 4 KiB faults.
  *
  * One handler thread per CPU (pinned, as the shim's fillers are) serves missing-page faults on
  * an anonymous range the size of FILE with a pread of the same 4 KiB of FILE (buffered, or with
  * O_DIRECT) and a UFFDIO_COPY, with no bookkeeping at all, while THREADS threads (default 1)
  * touch TOUCHES random pages between them (default 100000), as bench-scan's rand mode does.
  * Compare its us_per_page with bench-scan under the preload (UFFDMAP_PAGESIZE=4K
- * UFFDMAP_READAHEAD=none), in the same minute: this VM's timings drift. Root, or
- * vm.unprivileged_userfaultfd=1. */
+ * UFFDMAP_READAHEAD=none), in the same minute: this VM's timings drift. With `onecpu`, one
+ * handler and the touching threads all run on the first CPU: no fault or wake-up crosses
+ * CPUs (compare the shim under `taskset -c 0`). Root, or vm.unprivileged_userfaultfd=1. */
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
@@ -26,12 +27,17 @@ static int uffd, file;
 static uint64_t file_pages, touches_each;
 static volatile unsigned char *range;
 
-static void *serve(void *arg)
+static void pin_to(int cpu)
 {
     cpu_set_t one;
     CPU_ZERO(&one);
-    CPU_SET((int)(intptr_t)arg, &one);
+    CPU_SET(cpu, &one);
     sched_setaffinity(0, sizeof one, &one);
+}
+
+static void *serve(void *arg)
+{
+    pin_to((int)(intptr_t)arg);
     static _Thread_local char buf[4096] __attribute__((aligned(4096)));
     struct uffd_msg msgs[16];
     for (;;) {
@@ -63,8 +69,10 @@ static void *touch(void *arg)
 int main(int argc, char **argv)
 {
     int direct = argc > 2 && !strcmp(argv[2], "direct");
-    if (argc < 2 || (argc > 2 && !direct && strcmp(argv[2], "buffered"))) {
-        fprintf(stderr, "usage: %s FILE [buffered|direct [TOUCHES [THREADS]]]\n", argv[0]);
+    int onecpu = argc > 5 && !strcmp(argv[5], "onecpu");
+    if (argc < 2 || (argc > 2 && !direct && strcmp(argv[2], "buffered")) || (argc > 5 && !onecpu)) {
+        fprintf(stderr, "usage: %s FILE [buffered|direct [TOUCHES [THREADS [onecpu]]]]\n",
+                argv[0]);
         return 2;
     }
     uint64_t touches = argc > 3 ? strtoull(argv[3], NULL, 10) : 100000;
@@ -90,10 +98,23 @@ int main(int argc, char **argv)
         perror("register");
         return 1;
     }
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed)) {
+        perror("sched_getaffinity");
+        return 1;
+    }
+    int first = 0;
+    while (!CPU_ISSET(first, &allowed))
+        first++;
+    if (onecpu)
+        pin_to(first); /* the touching threads inherit it */
     pthread_t handler, app[64];
-    for (long cpu = 0; cpu < cpus && cpu < 64; cpu++)
-        pthread_create(&handler, NULL, serve, (void *)(intptr_t)cpu);
+    for (int cpu = first; cpu < CPU_SETSIZE; cpu++) {
+        if (CPU_ISSET(cpu, &allowed))
+            pthread_create(&handler, NULL, serve, (void *)(intptr_t)cpu);
+        if (onecpu)
+            break;
+    }
     usleep(10000);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -108,7 +129,8 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) /
                 (double)(touches_each * (uint64_t)threads) / 1000;
-    printf("reads=%s threads=%ld us_per_page=%.2f (sum %llu)\n", direct ? "direct" : "buffered",
-           threads, us, (unsigned long long)sum);
+    printf("reads=%s threads=%ld cpus=%s us_per_page=%.2f (sum %llu)\n",
+           direct ? "direct" : "buffered", threads, onecpu ? "one" : "all", us,
+           (unsigned long long)sum);
     return 0;
 }
