@@ -3,7 +3,6 @@
 #define UM_FILLER_H
 
 #include <stdbool.h>
-
 #include <stdint.h>
 
 struct um_filler {
