@@ -167,10 +167,11 @@ static void uncharge(struct um_cache *c, unsigned slot, size_t bytes)
     atomic_fetch_sub(&c->charged, bytes);
 }
 
-static uint32_t take_free_frame(struct um_cache *c, unsigned hint)
+static uint32_t take_free_frame(struct um_cache *c)
 {
+    unsigned start = atomic_fetch_add_explicit(&c->alloc_cursor, 1, memory_order_relaxed);
     for (unsigned i = 0; i < c->nshards; i++) {
-        struct um_shard *s = &c->shards[(hint + i) % c->nshards];
+        struct um_shard *s = &c->shards[(start + i) % c->nshards];
         pthread_mutex_lock(&s->lock);
         uint32_t f = s->free_head;
         if (f != UM_NO_FRAME) {
@@ -190,22 +191,22 @@ static uint32_t take_free_frame(struct um_cache *c, unsigned hint)
     return UM_NO_FRAME;
 }
 
-uint32_t um_cache_alloc_in(struct um_cache *c, size_t bytes, unsigned hint, unsigned slot)
+uint32_t um_cache_alloc_in(struct um_cache *c, size_t bytes, unsigned slot)
 {
     charge(c, bytes, slot);
     /* With the budget charged, at least nshards frames are free at any instant (nframes
      * covers the budget in 4 KiB frames, plus nshards). One pass over the shards can still
      * miss them all while other threads pop and push behind it, so pass again. */
     uint32_t f;
-    while ((f = take_free_frame(c, hint)) == UM_NO_FRAME)
+    while ((f = take_free_frame(c)) == UM_NO_FRAME)
         sched_yield();
     c->frames[f].policy = slot;
     return f;
 }
 
-uint32_t um_cache_alloc(struct um_cache *c, size_t bytes, unsigned hint)
+uint32_t um_cache_alloc(struct um_cache *c, size_t bytes)
 {
-    return um_cache_alloc_in(c, bytes, hint, c->default_policy);
+    return um_cache_alloc_in(c, bytes, c->default_policy);
 }
 
 static void free_frame(struct um_cache *c, uint32_t f, size_t charged)
@@ -292,29 +293,30 @@ void um_cache_detach(struct um_cache *c, uint32_t f)
 }
 
 /* Claim victims of slot `slot` (UM_SLOTS: of any) until they hold `want` bytes or `most`
- * are taken, one per shard in turn, so that the batch follows the policy's order across
- * shards. They come back BUSY, out of their policy. */
+ * are taken, one per shard in the turn frames were handed out in (alloc_cursor), so that the
+ * batch follows the policy's order across shards. They come back BUSY, out of their policy. */
 static unsigned claim_victims(struct um_cache *c, unsigned slot, size_t want, uint32_t *out,
                               unsigned most)
 {
-    unsigned start = atomic_fetch_add_explicit(&c->victim_cursor, 1, memory_order_relaxed);
-    unsigned got = 0;
+    unsigned got = 0, empty = 0, i = 0;
     size_t bytes = 0;
-    for (bool progress = true; progress && got < most && bytes < want;) {
-        progress = false;
-        for (unsigned i = 0; i < c->nshards && got < most && bytes < want; i++) {
-            struct um_shard *s = &c->shards[(start + i) % c->nshards];
-            pthread_mutex_lock(&s->lock);
-            uint32_t f = policy_victim(c, s, slot);
-            if (f != UM_NO_FRAME)
-                atomic_store(&c->frames[f].state, UM_FRAME_BUSY);
-            pthread_mutex_unlock(&s->lock);
-            if (f != UM_NO_FRAME) {
-                out[got++] = f;
-                bytes += c->frames[f].len;
-                progress = true;
-            }
+    while (got < most && bytes < want && empty < c->nshards) {
+        /* The next shard in the turn; past an empty one, the shard after it, so that a turn
+         * visits every shard even while other threads advance the cursor. */
+        i = empty ? i + 1 : atomic_fetch_add_explicit(&c->victim_cursor, 1, memory_order_relaxed);
+        struct um_shard *s = &c->shards[i % c->nshards];
+        pthread_mutex_lock(&s->lock);
+        uint32_t f = policy_victim(c, s, slot);
+        if (f != UM_NO_FRAME)
+            atomic_store(&c->frames[f].state, UM_FRAME_BUSY);
+        pthread_mutex_unlock(&s->lock);
+        if (f == UM_NO_FRAME) {
+            empty++; /* a whole turn without one: nothing left to take */
+            continue;
         }
+        empty = 0;
+        out[got++] = f;
+        bytes += c->frames[f].len;
     }
     return got;
 }

@@ -81,7 +81,10 @@ struct um_cache {
     const struct um_policy_ops *slot_ops[UM_SLOTS];
     size_t slot_share[UM_SLOTS];          /* bytes; 0: only the process-wide budget */
     _Atomic size_t slot_charged[UM_SLOTS];
-    _Atomic unsigned victim_cursor;
+    /* Frames are handed out from the shards in turn, and victims taken from them in the same
+     * turn: every shard's policy then orders a like sample of the frames, so one victim per
+     * shard in turn follows the policy across the whole cache (within one frame per shard). */
+    _Atomic unsigned alloc_cursor, victim_cursor;
     /* Background eviction: woken when charged bytes cross `high`. */
     pthread_mutex_t pressure_lock;
     pthread_cond_t pressure_cond;
@@ -94,10 +97,10 @@ int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned
                   const struct um_policy_ops *policy, bool background);
 
 /* Charge `bytes` and hand out a FILLING frame, evicting on the caller's thread if the budget is
- * full; never fails. `hint` spreads callers over shards. */
-uint32_t um_cache_alloc(struct um_cache *c, size_t bytes, unsigned hint);
+ * full; never fails. */
+uint32_t um_cache_alloc(struct um_cache *c, size_t bytes);
 /* The same for a frame of policy slot `slot`, charged to its share too if it has one. */
-uint32_t um_cache_alloc_in(struct um_cache *c, size_t bytes, unsigned hint, unsigned slot);
+uint32_t um_cache_alloc_in(struct um_cache *c, size_t bytes, unsigned slot);
 /* Give policy slot `slot` (>= UM_NPOLICIES) policy ops and a budget share of `share` bytes. */
 void um_cache_set_share(struct um_cache *c, unsigned slot, const struct um_policy_ops *ops,
                         size_t share);

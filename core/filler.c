@@ -112,10 +112,9 @@ static void fill_run(struct um_filler *self, struct um_mapping *m, size_t k0, si
 
 /* Take block k for a fill of [lo, hi): a frame whose slot CAS succeeded, or UM_NO_FRAME if
  * another frame got there first. */
-static uint32_t take_block(struct um_filler *self, struct um_mapping *m, size_t k, uintptr_t lo,
-                           uintptr_t hi)
+static uint32_t take_block(struct um_mapping *m, size_t k, uintptr_t lo, uintptr_t hi)
 {
-    uint32_t f = um_cache_alloc_in(&um_rt.cache, m->pagesize, self->index,
+    uint32_t f = um_cache_alloc_in(&um_rt.cache, m->pagesize,
                                    m->policy_set ? m->policy : um_rt.cache.default_policy);
     /* Publish the range about to be filled before the slot, so that a filler handling a
      * duplicate event can tell whether this fill will wake its thread. */
@@ -136,7 +135,7 @@ static void serve_write(const struct um_entry *e, uintptr_t addr);
 static bool claim_block(struct um_filler *self, struct um_mapping *m, size_t k, uintptr_t lo,
                         uintptr_t hi, uintptr_t store)
 {
-    uint32_t f = take_block(self, m, k, lo, hi);
+    uint32_t f = take_block(m, k, lo, hi);
     if (f == UM_NO_FRAME)
         return false;
     fill_run(self, m, k, 1, &f, lo, hi, store);
@@ -170,7 +169,7 @@ static void fill_ahead(struct um_filler *self, const struct um_entry *e, size_t 
         fill_range(m, e, next, &blo, &bhi);
         if (blo >= bhi || atomic_load(&m->slots[next]) != 0)
             break;
-        uint32_t f = take_block(self, m, next, blo, bhi);
+        uint32_t f = take_block(m, next, blo, bhi);
         if (f == UM_NO_FRAME)
             break;
         self->run[got++] = f;

@@ -28,6 +28,7 @@ static int setup(void **state, size_t budget_pages)
 
 static int setup_small(void **state) { return setup(state, 8); }
 static int setup_large(void **state) { return setup(state, 32); }
+static int setup_64(void **state) { return setup(state, 64); }
 
 static int teardown(void **state)
 {
@@ -40,7 +41,7 @@ static int teardown(void **state)
 /* What the fault path does for block k: own it, "fill" it, commit. */
 static uint32_t fill(size_t k, unsigned char byte)
 {
-    uint32_t f = um_cache_alloc(&cache, P, (unsigned)k);
+    uint32_t f = um_cache_alloc(&cache, P);
     assert_true(f < cache.nframes);
     assert_int_equal(atomic_load(&cache.frames[f].state), UM_FRAME_FILLING);
     uint32_t expected = 0;
@@ -57,7 +58,7 @@ static void commit_charges_budget(void **state)
     assert_int_equal(atomic_load(&cache.frames[f].state), UM_FRAME_RESIDENT);
     assert_int_equal(um_cache_charged(&cache), P);
     /* A fill shorter than charged returns the difference. */
-    uint32_t g = um_cache_alloc(&cache, 4 * P, 0);
+    uint32_t g = um_cache_alloc(&cache, 4 * P);
     assert_int_equal(um_cache_charged(&cache), 5 * P);
     atomic_store(&map->slots[4], g + 1);
     um_cache_commit(&cache, g, map, 4, (uintptr_t)(mem + 4 * P), P, 4 * P);
@@ -99,7 +100,7 @@ static void claim_and_drop_keep_range(void **state)
 static void discard_returns_charge(void **state)
 {
     (void)state;
-    uint32_t f = um_cache_alloc(&cache, 2 * P, 0);
+    uint32_t f = um_cache_alloc(&cache, 2 * P);
     assert_int_equal(um_cache_charged(&cache), 2 * P);
     um_cache_discard(&cache, f, 2 * P);
     assert_int_equal(um_cache_charged(&cache), 0);
@@ -118,7 +119,7 @@ static void policies_side_by_side(void **state)
     other->policy = um_policy_index(um_policy_find("clock"));
     other->policy_set = true;
     uint32_t a = fill(0, 1), b = fill(1, 1); /* map: fifo, the cache's default */
-    uint32_t f = um_cache_alloc(&cache, P, 0);
+    uint32_t f = um_cache_alloc(&cache, P);
     atomic_store(&other->slots[0], f + 1);
     um_cache_commit(&cache, f, other, 0, (uintptr_t)mem2, P, P);
     assert_int_equal(cache.frames[f].policy, um_policy_index(&um_policy_clock));
@@ -149,7 +150,7 @@ static void share_evicts_its_own(void **state)
     shared->policy_set = true;
     uint32_t a = fill(0, 1), b = fill(1, 1); /* two frames under the budget alone */
     for (size_t k = 0; k < 4; k++) {
-        uint32_t f = um_cache_alloc_in(&cache, P, 0, slot);
+        uint32_t f = um_cache_alloc_in(&cache, P, slot);
         atomic_store(&shared->slots[k], f + 1);
         um_cache_commit(&cache, f, shared, k, (uintptr_t)(mem2 + k * P), P, P);
         assert_true(atomic_load(&cache.slot_charged[slot]) <= 2 * P);
@@ -167,6 +168,50 @@ static void share_evicts_its_own(void **state)
 
 /* Several threads fill random blocks, as fillers do, while one claims and drops, as unmap
  * does; the budget holds throughout, and at the end charges equal resident frames. */
+/* Blocks [first, first + n) filled in order on a thread of their own (as one filler would). */
+struct fill_run {
+    size_t first, n;
+};
+
+static void *fill_on_thread(void *arg)
+{
+    const struct fill_run *r = arg;
+    for (size_t k = r->first; k < r->first + r->n; k++) {
+        uint32_t f = um_cache_alloc(&cache, P);
+        atomic_store(&map->slots[k], f + 1);
+        um_cache_commit(&cache, f, map, k, (uintptr_t)(mem + k * P), P, P);
+    }
+    return NULL;
+}
+
+static void fill_on_new_thread(size_t first, size_t n)
+{
+    struct fill_run r = {first, n};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fill_on_thread, &r), 0);
+    pthread_join(t, NULL);
+}
+
+/* Evictions follow the order blocks were filled in across the whole cache, whichever thread
+ * filled them, give or take one block per shard: 64 blocks fill the budget (32 by one thread,
+ * then 32 by another), 16 more evict 16 of the oldest. With frames taken from a shard chosen
+ * by the filling thread, the second thread's blocks were evicted as early as the first's. */
+static void eviction_follows_fill_order(void **state)
+{
+    (void)state;
+    fill_on_new_thread(0, 32);
+    fill_on_new_thread(32, 32);
+    fill_on_new_thread(64, 16);
+    unsigned evicted = 0;
+    for (size_t k = 0; k < 80; k++) {
+        bool resident = atomic_load(&map->slots[k]) != 0;
+        evicted += !resident;
+        if (k >= 16 + cache.nshards)
+            assert_true(resident);
+    }
+    assert_int_equal(evicted, 16);
+}
+
 #define WORKERS 4
 #define ROUNDS 4000
 static atomic_bool over_budget;
@@ -179,7 +224,7 @@ static void *worker(void *arg)
         size_t k = (seed >> 33) % NPAGES;
         uint32_t s = atomic_load(&map->slots[k]);
         if (s == 0) {
-            uint32_t f = um_cache_alloc(&cache, P, (unsigned)(uintptr_t)arg);
+            uint32_t f = um_cache_alloc(&cache, P);
             uint32_t expected = 0;
             if (atomic_compare_exchange_strong(&map->slots[k], &expected, f + 1))
                 um_cache_commit(&cache, f, map, k, (uintptr_t)(mem + k * P), P, P);
@@ -225,6 +270,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(discard_returns_charge, setup_small, teardown),
         cmocka_unit_test_setup_teardown(policies_side_by_side, setup_small, teardown),
         cmocka_unit_test_setup_teardown(share_evicts_its_own, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(eviction_follows_fill_order, setup_64, teardown),
         cmocka_unit_test_setup_teardown(concurrent_fills_and_unmaps, setup_large, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
