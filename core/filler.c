@@ -205,8 +205,7 @@ static void read_ahead(struct um_filler *self, const struct um_entry *e, size_t 
 {
     struct um_mapping *m = e->map;
     /* A fault right after the last window means the program read through all of it. */
-    if (k == atomic_load(&m->ra.next))
-        um_stat_add(&um_stats.readahead_used, atomic_load(&m->ra.window));
+    um_stat_add(&um_stats.readahead_used, um_ra_used(&m->ra, k));
     unsigned window = um_ra_on_fault(&m->ra, k, ra_most(self, m), (enum um_ra_mode)m->ra_mode);
     fill_ahead(self, e, k + 1, window);
 }

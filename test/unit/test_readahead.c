@@ -1,5 +1,5 @@
-/* The adaptive read-ahead window: grows on sequential faults, collapses on random ones, and
- * madvise hints override it. */
+/* The adaptive read-ahead window: grows on sequential faults, collapses on random ones, per
+ * stream, and madvise hints override it. */
 #include "cmocka_all.h"
 #include "policies/readahead.h"
 
@@ -73,6 +73,34 @@ static void catch_up_claims_windows_up_to_lead(void **state)
     assert_int_equal(um_ra_on_catch_up(&ra, 30, 16, 8, &start), 0);
 }
 
+/* Two readers scanning different parts of one mapping, their faults interleaved, each keep
+ * their own window and catch-up; random faults take over the streams used least recently. */
+static void interleaved_streams_keep_their_windows(void **state)
+{
+    (void)state;
+    struct um_ra ra = {0};
+    size_t start = 0;
+    assert_int_equal(um_ra_on_fault(&ra, 0, 16, UM_RA_ADAPTIVE), 1);    /* A: next 2 */
+    assert_int_equal(um_ra_on_fault(&ra, 1000, 16, UM_RA_ADAPTIVE), 0); /* B starts: next 1001 */
+    assert_int_equal(um_ra_on_fault(&ra, 2, 16, UM_RA_ADAPTIVE), 2);    /* A: next 5 */
+    assert_int_equal(um_ra_on_fault(&ra, 1001, 16, UM_RA_ADAPTIVE), 1); /* B: next 1003 */
+    assert_int_equal(um_ra_on_fault(&ra, 5, 16, UM_RA_ADAPTIVE), 4);    /* A: next 10 */
+    assert_int_equal(um_ra_on_fault(&ra, 1003, 16, UM_RA_ADAPTIVE), 2); /* B: next 1006 */
+    assert_int_equal(um_ra_used(&ra, 10), 4);
+    assert_int_equal(um_ra_used(&ra, 1006), 2);
+    assert_int_equal(um_ra_used(&ra, 11), 0);
+    assert_int_equal(um_ra_on_catch_up(&ra, 7, 16, 16, &start), 8); /* A: [10, 18) */
+    assert_int_equal(start, 10);
+    assert_int_equal(um_ra_on_catch_up(&ra, 1004, 16, 8, &start), 4); /* B: [1006, 1010) */
+    assert_int_equal(start, 1006);
+    /* Three random faults: the two unused streams, then A, used before B last. */
+    assert_int_equal(um_ra_on_fault(&ra, 500, 16, UM_RA_ADAPTIVE), 0);
+    assert_int_equal(um_ra_on_fault(&ra, 700, 16, UM_RA_ADAPTIVE), 0);
+    assert_int_equal(um_ra_on_fault(&ra, 900, 16, UM_RA_ADAPTIVE), 0);
+    assert_int_equal(um_ra_on_fault(&ra, 1010, 16, UM_RA_ADAPTIVE), 8); /* B goes on */
+    assert_int_equal(um_ra_on_fault(&ra, 18, 16, UM_RA_ADAPTIVE), 0);   /* A was taken over */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -81,6 +109,7 @@ int main(void)
         cmocka_unit_test(off_and_hints),
         cmocka_unit_test(fixed_window),
         cmocka_unit_test(catch_up_claims_windows_up_to_lead),
+        cmocka_unit_test(interleaved_streams_keep_their_windows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
