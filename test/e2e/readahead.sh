@@ -1,8 +1,8 @@
 #!/bin/sh
 # Read-ahead, from the shim's own statistics: a sequential scan at 4 KiB pages needs at least
 # 10x fewer faults with UFFDMAP_READAHEAD=adaptive than with none and starts windows as it
-# catches up with them, and random reads of distinct pages read no more than 1.2x the bytes
-# touched.
+# catches up with them, so do two sequential readers interleaved (each its own stream), and
+# random reads of distinct pages read no more than 1.2x the bytes touched.
 # usage: readahead.sh LIBUFFDMAP_SO TOUCH_PAGES DATA_DIR
 set -u
 so=$1 prog=$2 dir=$3
@@ -30,6 +30,16 @@ else
 fi
 # The scan catches up with windows still being filled; those start the next ones at once.
 [ -n "$async" ] && [ "$async" -gt 0 ] && ok "asynchronous read-ahead" || fail "no window started on catching up"
+run halves none
+none=$(stat_of faults "$dir/err")
+run halves adaptive
+adaptive=$(stat_of faults "$dir/err")
+echo "both halves read in turn, 16384 pages: faults none=$none adaptive=$adaptive"
+if [ -n "$none" ] && [ -n "$adaptive" ] && [ "$adaptive" -gt 0 ] && [ $((none / adaptive)) -ge 10 ]; then
+    ok "two interleaved readers: at least 10x fewer faults"
+else
+    fail "two interleaved readers: not 10x fewer faults"
+fi
 run rand adaptive 4000
 read_bytes=$(stat_of bytes_read "$dir/err")
 touched=$((4000 * 4096))

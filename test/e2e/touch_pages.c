@@ -1,12 +1,14 @@
-/* touch_pages FILE seq|rand|store [PAGES]: map FILE and read one byte of each of PAGES
- * distinct 4 KiB pages (default all), in file order or in a random order; store: map it shared
- * and writable and store 0xa5 to that byte of each page, in the random order, without reading
- * it first. For readahead.sh and store_fault.sh, which read the shim's statistics. */
+/* touch_pages FILE seq|halves|rand|store [PAGES]: map FILE and read one byte of each of PAGES
+ * distinct 4 KiB pages (default all), in file order, alternately from the first and the
+ * second half (two sequential readers interleaved: 0, n/2, 1, n/2 + 1, ...), or in a random
+ * order; store: map it shared and writable and store 0xa5 to that byte of each page, in the
+ * random order, without reading it first. For readahead.sh and store_fault.sh, which read the
+ * shim's statistics. */
 #include "common.h"
 
 int main(int argc, char **argv)
 {
-    CHECK(argc >= 3, "usage: %s FILE seq|rand|store [PAGES]", argv[0]);
+    CHECK(argc >= 3, "usage: %s FILE seq|halves|rand|store [PAGES]", argv[0]);
     bool store = !strcmp(argv[2], "store");
     int fd = store ? open(argv[1], O_RDWR) : open_ro(argv[1]);
     CHECK(fd >= 0, "open %s", argv[1]);
@@ -18,9 +20,10 @@ int main(int argc, char **argv)
                                MAP_SHARED, fd, 0);
     CHECK(p != MAP_FAILED, "mmap");
     size_t *order = malloc(npages * sizeof *order);
+    bool halves = !strcmp(argv[2], "halves");
     for (size_t i = 0; i < npages; i++)
-        order[i] = i;
-    if (strcmp(argv[2], "seq"))
+        order[i] = halves ? (i % 2 ? npages / 2 : 0) + i / 2 : i;
+    if (strcmp(argv[2], "seq") && !halves)
         for (size_t i = npages - 1; i > 0; i--) { /* Fisher-Yates: distinct pages */
             size_t j = mix64(i) % (i + 1), t = order[i];
             order[i] = order[j];
