@@ -325,7 +325,7 @@ static unsigned claim_victims(struct um_cache *c, unsigned slot, size_t want, ui
  * then clear their slots and free them: pages first, slots second, as in um_cache_drop(). */
 static void drop_frames(struct um_cache *c, const uint32_t *frames, unsigned n)
 {
-    struct iovec ranges[UM_EVICT_BATCH];
+    struct iovec ranges[UM_EVICT_BATCH] = {0}; /* GCC -O3 cannot see n > 0 covers it */
     unsigned nr = 0;
     for (unsigned i = 0; i < n; i++) { /* insertion sort by address; n is small */
         const struct um_frame *fr = &c->frames[frames[i]];

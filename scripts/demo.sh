@@ -2,6 +2,7 @@
 # Build libuffdmap, then run a real, unmodified program under the preload: python3 hashes a
 # 1 GiB file through mmap() with a 128 MiB page-cache budget. The digest must equal
 # sha256sum's, and the peak RSS stays near the budget (kernel mmap's grows to the file size).
+# The wall time of each run is printed beside it.
 #   scripts/demo.sh [SIZE_MIB] [BUFSIZE]
 set -eu
 cd "$(dirname "$0")/.."
@@ -27,13 +28,18 @@ with open(sys.argv[1], "rb") as f:
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 print(digest, "peak RSS %d MiB" % rss)
 '
+now() { date +%s.%N; }
+seconds() { awk "BEGIN { printf \"%.2f s\", $2 - $1 }"; }
 want=$(sha256sum "$file" | cut -d" " -f1)
 echo "sha256sum:                       $want"
+t0=$(now)
 kernel=$(python3 -c "$hash_py" "$file")
-echo "python3 mmap, kernel:            $kernel"
+t1=$(now)
+echo "python3 mmap, kernel:            $kernel, wall $(seconds "$t0" "$t1")"
 shim=$(./scripts/uffdmap --lib "$so" --paths "$dir/*.bin" --bufsize "$bufsize" --stats -- \
     python3 -c "$hash_py" "$file")
-echo "python3 mmap, uffdmap ($bufsize): $shim"
+t2=$(now)
+echo "python3 mmap, uffdmap ($bufsize): $shim, wall $(seconds "$t1" "$t2")"
 case "$shim" in
 "$want "*) echo "OK: same bytes under the preload, with the budget above" ;;
 *) echo "MISMATCH: the preload changed what the program read" >&2; exit 1 ;;

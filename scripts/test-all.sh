@@ -2,7 +2,8 @@
 # Set up and run every test of libuffdmap:
 #   1. a -Werror build: cmocka unit tests and end-to-end tests of real programs under the preload;
 #   2. an ASan+UBSan build: the unit tests;
-#   3. a TSan build: the concurrency tests.
+#   3. a TSan build: the concurrency tests;
+#   4. a release build (-O3, as users and distributions build), -Werror too: the unit tests.
 # Build trees go to build-test/. Ends with one line "tests: N passed, N failed".
 set -eu
 cd "$(dirname "$0")/.."
@@ -35,6 +36,7 @@ mkdir -p build-test
 run_suite plain "" ""
 run_suite asan "-Db_sanitize=address,undefined -Db_lundef=false" "--suite unit"
 run_suite tsan "-Db_sanitize=thread -Db_lundef=false" "--suite concurrency"
+run_suite release "-Dbuildtype=release" "--suite unit"
 
 echo "tests: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,9 +1,10 @@
 #!/bin/sh
 # The uffdmap wrapper: help, bad command lines (exit 2 with a message naming the option), and a
 # real run of mapcat that is served by the shim with the digest of the kernel's run.
-# usage: wrapper.sh UFFDMAP_SCRIPT LIBUFFDMAP_SO MAPCAT DATA_DIR
+# The copy in the build directory finds that build's library with no --lib, from any directory.
+# usage: wrapper.sh UFFDMAP_SCRIPT LIBUFFDMAP_SO MAPCAT DATA_DIR BUILD_DIR_WRAPPER
 set -u
-wrap=$1 so=$2 mapcat=$3 dir=$4
+wrap=$1 so=$2 mapcat=$3 dir=$4 built=$5
 mkdir -p "$dir"
 file="$dir/wrapper.bin"
 head -c 3000000 /dev/urandom >"$file"
@@ -34,5 +35,8 @@ case "$out" in "$want managed "*) ok "served, same digest" ;; *) fail "run: $out
 grep -q "stats: .*prog=mapcat mappings=1" "$dir/err" && ok "--stats" || fail "--stats: $(cat "$dir/err")"
 "$wrap" --lib "$so" --paths "$dir/*" --stats=json -- "$mapcat" "$file" >/dev/null 2>"$dir/err"
 grep -q '^{"pid":.*"prog":"mapcat"' "$dir/err" && ok "--stats=json" || fail "--stats=json: $(cat "$dir/err")"
+out=$(cd / && env -u UFFDMAP_LIB "$built" --paths "$dir/*" --stats -- "$mapcat" "$file" 2>"$dir/err")
+case "$out" in "$want managed "*) ok "build directory's wrapper finds its library" ;;
+*) fail "build directory's wrapper: $out $(cat "$dir/err")" ;; esac
 rm -f "$file" "$dir/err"
 finish
