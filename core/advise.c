@@ -1,17 +1,21 @@
 /* madvise(), mprotect() and mremap() on managed ranges.
  *
- * madvise(MADV_DONTNEED/MADV_REMOVE) keeps file semantics: stores are written back, and the
- * next access reads the file (after MADV_REMOVE, the zeros of the hole punched).
- * MADV_WILLNEED reads the range in at once; MADV_SEQUENTIAL/RANDOM/NORMAL steer read-ahead. Other advice
- * passes to the kernel, where on anonymous memory it changes nothing the program can see,
- * except MADV_FREE, which the kernel refuses for file mappings and so does the shim.
- * mprotect() refuses write access to a shared mapping of a file not open for writing, as the
- * kernel does, and writes back stores when it takes write access away. mremap() is not
- * served: the range is handed to the kernel's own mapping of the file first. */
+ * A managed range maps its file's memfd, so most advice already means for it what it means for
+ * a file mapping, and passes to the kernel: MADV_DONTNEED zaps the pages (the next touch is a
+ * minor fault, or reads the file again for a private copy dropped; shared stores are written
+ * back first), MADV_FREE is refused.
+ * MADV_REMOVE punches the file (stores written back first, the cached blocks dropped so the
+ * hole's zeros show). MADV_WILLNEED reads the range in at once; MADV_SEQUENTIAL/RANDOM/NORMAL
+ * also steer read-ahead. mprotect() refuses write access to a shared mapping of a file not open
+ * for writing, as the kernel does. mremap() is served: the range moves or grows over the same
+ * memfd, and is registered again where the kernel does not carry its registration along. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include "domains.h"
 #include "log.h"
 #include "mapping.h"
 #include "os.h"
@@ -20,54 +24,58 @@
 #include "writeback.h"
 
 struct advice {
-    uintptr_t lo, hi;
-    int advice;
     int err;
 };
 
-static void check_piece(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
+static void check_remove(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *arg)
 {
     (void)lo;
     (void)hi;
     struct advice *a = arg;
-    if (a->advice == MADV_FREE)
-        a->err = EINVAL;
-    else if (a->advice == MADV_REMOVE && !(m->shared && (m->prot & PROT_WRITE)))
-        a->err = a->err ? a->err : EACCES;
+    const struct um_mapping *m = e->map;
+    if (!a->err && !(m->shared && (m->prot & PROT_WRITE)))
+        a->err = EACCES;
 }
 
-static void flush_piece(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
-{
-    (void)arg;
-    um_claim_and_flush(m, lo, hi, UM_FLUSH_KEEP_CLAIMED);
-}
-
-static void punch_piece(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
+/* Write back the blocks of the piece, punch the file there, then drop the blocks: the next
+ * access reads the hole's zeros (and what the blocks held outside the piece, written back). */
+static void remove_piece(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *arg)
 {
     struct advice *a = arg;
-    off_t off = (off_t)(m->file_off + (lo - m->start));
-    if (fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, (off_t)(hi - lo)) &&
-        !a->err)
-        a->err = errno;
+    struct um_domain *d = e->map->dom;
+    uint64_t off = um_entry_off(e, lo), len = hi - lo;
+    int err = um_domain_flush(d, off, off + len, UM_FLUSH_RELEASE);
+    if (!err && syscall(SYS_fallocate, d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                        (off_t)off, (off_t)len))
+        err = errno;
+    if (!err)
+        err = um_domain_flush(d, off, off + len, UM_FLUSH_INVALIDATE);
+    if (err && !a->err)
+        a->err = err;
 }
 
-static void drop_piece(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
+/* Write back the stores made in a shared piece (keeping its blocks). */
+static void write_back_piece(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *arg)
 {
-    const struct advice *a = arg;
-    um_drop_claimed(m, lo, hi, a->lo, a->hi);
-    /* Private blocks wholly emptied read the file again, through the cache. */
-    for (size_t k = um_mapping_block(m, lo); k <= um_mapping_block(m, hi - 1); k++) {
-        uintptr_t blo, bhi;
-        um_mapping_block_range(m, k, &blo, &bhi);
-        if (blo >= lo && bhi <= hi && atomic_load(&m->slots[k]) == UM_SLOT_PRIVATE)
-            atomic_store(&m->slots[k], 0);
-    }
+    int *err = arg;
+    if (!e->map->shared)
+        return;
+    uint64_t off = um_entry_off(e, lo);
+    int e_wb = um_domain_flush(e->map->dom, off, off + (hi - lo), UM_FLUSH_RELEASE);
+    if (e_wb && !*err)
+        *err = e_wb;
 }
 
-static void release_piece(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
+/* Where the program lets go of pages (MADV_DONTNEED) or of write access (mprotect), stores made
+ * so far are written back, as the old shim did: the kernel would have them in its page cache,
+ * where even a raw read(2) that bypasses the shim finds them. The first errno, or 0. */
+static int write_back_range(uintptr_t lo, uintptr_t hi)
 {
-    (void)arg;
-    um_release_claimed(m, lo, hi);
+    int err = 0;
+    um_registry_rdlock(&um_rt.registry);
+    um_registry_for_each(&um_rt.registry, lo, hi, write_back_piece, &err);
+    um_registry_unlock(&um_rt.registry);
+    return err;
 }
 
 static bool managed_range(void *addr, size_t len, uintptr_t *lo, uintptr_t *hi)
@@ -100,11 +108,11 @@ static bool prefetch(void *addr, uintptr_t lo, uintptr_t hi, int *result)
     return ours;
 }
 
-static void hint_piece(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
+static void hint_piece(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *arg)
 {
     (void)lo;
     (void)hi;
-    atomic_store(&m->ra.hint, *(const int *)arg);
+    atomic_store(&e->map->ra.hint, *(const int *)arg);
 }
 
 /* MADV_SEQUENTIAL/RANDOM/NORMAL steer read-ahead, for the whole mapping touched. */
@@ -118,34 +126,18 @@ static void steer(uintptr_t lo, uintptr_t hi, int advice)
     um_registry_unlock(&um_rt.registry);
 }
 
-bool um_madvise(void *addr, size_t len, int advice, int *result)
+/* MADV_REMOVE: the kernel validates the range first (on the memfd, where it would punch the
+ * cache's pages only); the file is punched here. */
+static bool remove_range(uintptr_t lo, uintptr_t hi, int *result)
 {
-    uintptr_t lo, hi;
-    if (advice == MADV_WILLNEED && managed_range(addr, len, &lo, &hi))
-        return prefetch(addr, lo, hi, result);
-    if ((advice == MADV_SEQUENTIAL || advice == MADV_RANDOM || advice == MADV_NORMAL) &&
-        managed_range(addr, len, &lo, &hi))
-        steer(lo, hi, advice); /* and on to the kernel, which validates the call */
-    if (!managed_range(addr, len, &lo, &hi) ||
-        (advice != MADV_DONTNEED && advice != MADV_REMOVE && advice != MADV_FREE))
-        return false;
-    struct advice a = {lo, hi, advice, 0};
+    struct advice a = {0};
     struct um_registry *r = &um_rt.registry;
-    um_registry_wrlock(r);
+    um_registry_rdlock(r);
     bool ours = um_registry_overlaps(r, lo, hi);
     if (ours) {
-        um_registry_for_each(r, lo, hi, check_piece, &a);
-        if (!a.err) {
-            /* Under the write lock no fill runs: nothing refills between the write-back and the
-             * pages' release, and the frames leave with their pages. */
-            um_registry_for_each(r, lo, hi, flush_piece, &a);
-            if (advice == MADV_REMOVE)
-                um_registry_for_each(r, lo, hi, punch_piece, &a);
-            if (!a.err && um_os_madvise(addr, hi - lo, MADV_DONTNEED))
-                a.err = errno;
-            um_registry_for_each(r, lo, hi, a.err ? release_piece : drop_piece, &a);
-            um_uffd_wake(um_rt.uffd, lo, hi - lo);
-        }
+        um_registry_for_each(r, lo, hi, check_remove, &a);
+        if (!a.err)
+            um_registry_for_each(r, lo, hi, remove_piece, &a);
     }
     um_registry_unlock(r);
     if (ours) {
@@ -156,20 +148,34 @@ bool um_madvise(void *addr, size_t len, int advice, int *result)
     return ours;
 }
 
+bool um_madvise(void *addr, size_t len, int advice, int *result)
+{
+    uintptr_t lo, hi;
+    if (!managed_range(addr, len, &lo, &hi))
+        return false;
+    if (advice == MADV_WILLNEED)
+        return prefetch(addr, lo, hi, result);
+    if (advice == MADV_SEQUENTIAL || advice == MADV_RANDOM || advice == MADV_NORMAL)
+        steer(lo, hi, advice); /* and on to the kernel, which validates the call */
+    if (advice == MADV_REMOVE)
+        return remove_range(lo, hi, result);
+    if (advice == MADV_DONTNEED)
+        write_back_range(lo, hi);
+    return false;
+}
+
 struct protect {
     int prot;
     int err;
 };
 
-static void protect_piece(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
+static void check_protect(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *arg)
 {
+    (void)lo;
+    (void)hi;
     struct protect *p = arg;
-    if (!m->shared)
-        return;
-    if ((p->prot & PROT_WRITE) && (fcntl(m->fd, F_GETFL) & O_ACCMODE) == O_RDONLY)
+    if (e->map->shared && (p->prot & PROT_WRITE) && !e->map->dom->writable)
         p->err = EACCES;
-    else if (!(p->prot & PROT_WRITE))
-        um_claim_and_flush(m, lo, hi, UM_FLUSH_RELEASE);
 }
 
 int um_mprotect_prepare(void *addr, size_t len, int prot)
@@ -179,20 +185,9 @@ int um_mprotect_prepare(void *addr, size_t len, int prot)
         return 0;
     struct protect p = {prot, 0};
     um_registry_rdlock(&um_rt.registry);
-    um_registry_for_each(&um_rt.registry, lo, hi, protect_piece, &p);
+    um_registry_for_each(&um_rt.registry, lo, hi, check_protect, &p);
     um_registry_unlock(&um_rt.registry);
+    if (!p.err && !(prot & PROT_WRITE))
+        write_back_range(lo, hi);
     return p.err;
-}
-
-void um_mremap_prepare(void *addr, size_t len)
-{
-    uintptr_t lo, hi;
-    if (!managed_range(addr, len ? len : UM_PAGE, &lo, &hi))
-        return;
-    um_registry_wrlock(&um_rt.registry);
-    if (um_registry_overlaps(&um_rt.registry, lo, hi)) {
-        um_warn_once("mremap() of a managed mapping: that mapping is handed to the kernel");
-        um_handover_locked(lo, hi);
-    }
-    um_registry_unlock(&um_rt.registry);
 }

@@ -1,16 +1,22 @@
 /* The bounded page cache: frames, the process-wide budget, and eviction.
  *
- * A frame is the bookkeeping for one resident block (its memory is the application's mapping
- * itself). Frames live in shards; a frame's state changes, its free-list and its place in the
+ * A frame is the bookkeeping for one resident block of a domain (its memory is the domain's
+ * memfd, domain.h). Frames live in shards; a frame's state changes, its free-list and its place in the
  * eviction policy are guarded by its shard's lock, so fills and evictions on different shards
  * never contend. The budget is one atomic byte counter charged *before* a fill, so resident
  * bytes never exceed it, even transiently.
  *
- * Frame states:  FREE -> FILLING -> RESIDENT -> BUSY -> FREE
- *                          \-> FREE (fill abandoned)
- * BUSY means "claimed" by an evictor, a write-back or an unmap (which marks it HELD); whoever
- * claimed it writes it back, then puts it back or clears the block's slot and frees it. Readers on the fault path look at a slot and its frame's state without a
- * lock, and re-read the slot to be sure the frame still belongs to that block. */
+ * Frame states and their transitions (the functions named):
+ *   FREE --alloc--> FILLING --commit--> RESIDENT --claim--> BUSY --release--> RESIDENT
+ *                      \--discard--> FREE                    \--drop--> FREE
+ * BUSY means "claimed" by an evictor, a write-back or a teardown; whoever claimed it writes it
+ * back, then releases it or drops it (punching its pages out of the memfd, clearing the block's
+ * slot, freeing it). Readers on the fault path look at a slot and its frame's state without a
+ * lock, and re-read the slot to be sure the frame still belongs to that block; a thread that
+ * must wait for a FILLING or BUSY frame to settle waits on its state word (um_cache_wait).
+ *
+ * Lock order: registry (rwlock) -> shard lock -> domain wp_lock. Evictor threads take no
+ * registry lock; nothing waits for a frame while holding a shard lock. */
 #ifndef UM_CACHE_H
 #define UM_CACHE_H
 
@@ -22,7 +28,7 @@
 
 #include "../policies/policy.h"
 
-struct um_mapping;
+struct um_domain;
 
 /* Policy slots: one per policy (0 .. UM_NPOLICIES - 1) for frames under the process-wide
  * budget alone, then one per UFFDMAP_PATHS entry with its own budget share. */
@@ -37,17 +43,15 @@ enum um_frame_state {
     UM_FRAME_FILLING,
     UM_FRAME_RESIDENT,
     UM_FRAME_BUSY,
-    UM_FRAME_HELD, /* BUSY, kept by an unmap under the registry write lock until it finishes */
 };
 
 struct um_frame {
     _Atomic uint32_t state;
     uint32_t next_free;
-    struct um_mapping *map;
+    struct um_domain *dom;
     size_t block;
-    /* The range this frame fills (while FILLING) or populated (once RESIDENT); len is also its
-     * charge against the budget. Atomic because the fault path reads them without a lock. */
-    _Atomic uintptr_t addr;
+    /* Bytes of the block from its start that the memfd holds (once RESIDENT; past them lies the
+     * end of the file); also the frame's charge against the budget. Read without a lock. */
     _Atomic size_t len;
     unsigned policy; /* the policy slot this frame is ordered (and, with a share, charged) by */
     /* Stored-to chunks of the range (bit i: the i-th 1/64 of the block, or 4 KiB). Changed
@@ -89,6 +93,7 @@ struct um_cache {
     pthread_mutex_t pressure_lock;
     pthread_cond_t pressure_cond;
     _Atomic bool pressure;
+    _Atomic unsigned waiters; /* threads in um_cache_wait(): state changes wake them only then */
     bool background; /* evictor threads exist */
     um_writeback_fn writeback; /* NULL: frames are never dirty */
 };
@@ -104,10 +109,10 @@ uint32_t um_cache_alloc_in(struct um_cache *c, size_t bytes, unsigned slot);
 /* Give policy slot `slot` (>= UM_NPOLICIES) policy ops and a budget share of `share` bytes. */
 void um_cache_set_share(struct um_cache *c, unsigned slot, const struct um_policy_ops *ops,
                         size_t share);
-/* A fill completed: the frame now holds [addr, addr + len) of block `block` of m. The charge
- * shrinks to len if the fill was shorter than charged. */
-void um_cache_commit(struct um_cache *c, uint32_t f, struct um_mapping *m, size_t block,
-                     uintptr_t addr, size_t len, size_t charged);
+/* A fill completed: the frame now holds the first len bytes of block `block` of d. The charge
+ * shrinks to len if the fill was shorter than charged. Wakes um_cache_wait()ers. */
+void um_cache_commit(struct um_cache *c, uint32_t f, struct um_domain *d, size_t block,
+                     size_t len, size_t charged);
 /* A FILLING frame that will not be used: free it and return `charged` bytes. */
 void um_cache_discard(struct um_cache *c, uint32_t f, size_t charged);
 
@@ -117,17 +122,17 @@ bool um_cache_claim(struct um_cache *c, uint32_t f);
 void um_cache_release(struct um_cache *c, uint32_t f);
 /* With frame f's shard lock held: the program stored to f (for policies that care). */
 void um_cache_touch_locked(struct um_cache *c, uint32_t f);
+/* The program touched resident frame f (a minor fault): a reference for policies that care. */
+void um_cache_touch(struct um_cache *c, uint32_t f);
 /* The lock that guards frame f's state and dirty bits. */
 void um_cache_lock_frame(struct um_cache *c, uint32_t f);
 void um_cache_unlock_frame(struct um_cache *c, uint32_t f);
 
-/* Finish dropping a BUSY frame: release its pages except those in [keep_lo, keep_hi) (which
- * the caller is unmapping anyway), clear its slot, free it. */
-void um_cache_drop(struct um_cache *c, uint32_t f, uintptr_t keep_lo, uintptr_t keep_hi);
-
-/* A BUSY frame's block became the program's own (a private store): the frame is freed, its
- * pages stay, and its slot says UM_SLOT_PRIVATE so that nothing fills or drops them again. */
-void um_cache_detach(struct um_cache *c, uint32_t f);
+/* Finish dropping a BUSY frame: punch its pages out of the memfd, clear its slot, free it. */
+void um_cache_drop(struct um_cache *c, uint32_t f);
+/* Wait until frame f's state is no longer `state` (FILLING or BUSY), or a moment has passed:
+ * the caller looks again either way. */
+void um_cache_wait(struct um_cache *c, uint32_t f, uint32_t state);
 
 /* Evict at least `want` bytes (a batch: more, see evict_in()) of the policies' next victims,
  * writing dirty ones back first. The number of frames evicted: 0 when nothing could be (nothing

@@ -1,8 +1,12 @@
-/* The fault path: find the mapping, own the block, read it, install it.
+/* The fault path: find the entry, own the block, read it into the domain's memfd, map it.
  *
- * The registry's read lock is held from lookup to install, so the entry and mapping cannot be
- * cut or freed under us, and no unmap can let a stale fill land in memory that has since been
- * given to another mapping. */
+ * A missing fault (the memfd lacks the page) fills the whole block: the file is read into the
+ * filler's buffer, written into the memfd at its offset, and the faulting entry's part of it
+ * mapped with UFFDIO_CONTINUE. A minor fault (the page is in the memfd, but not mapped here: a
+ * second mapping, a range moved by mremap(), pages zapped by madvise or eviction) is served
+ * by UFFDIO_CONTINUE alone once the frame table says the block is resident; pages it does not
+ * vouch for are never mapped. The registry's read lock is held from lookup to install, so the
+ * entry cannot be cut or moved under us. */
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -12,6 +16,7 @@
 #include "filler.h"
 #include "io.h"
 #include "log.h"
+#include "domain.h"
 #include "mapping.h"
 #include "os.h"
 #include "runtime.h"
@@ -26,150 +31,155 @@
  * the window it waits for, one being read and one being copied. */
 #define RA_LEAD 3
 
-/* Hand [lo, hi) back to the kernel's own file mapping. Used past EOF and after read errors: the
- * kernel then raises SIGBUS (BUS_ADRERR) there exactly as it would without us, and if the file
- * grows it serves the new bytes. */
-static void hand_to_kernel(const struct um_mapping *m, uintptr_t lo, uintptr_t hi)
+/* Hand [lo, hi) of e back to the kernel's own file mapping. Used past EOF and after read errors:
+ * the kernel then raises SIGBUS (BUS_ADRERR) there exactly as it would without us, and if the
+ * file grows it serves the new bytes. */
+static void hand_to_kernel(const struct um_entry *e, uintptr_t lo, uintptr_t hi)
 {
-    um_mapping_to_kernel(m, lo, hi);
+    if (lo >= hi)
+        return;
+    um_debug("%s: %#lx-%#lx (file offset %llu) handed to the kernel", e->map->dom->path,
+             (unsigned long)lo, (unsigned long)hi, (unsigned long long)um_entry_off(e, lo));
+    um_entry_to_kernel(e, lo, hi);
     um_uffd_wake(um_rt.uffd, lo, hi - lo);
 }
 
-/* The part of block k this fill may populate: the block, clipped to the registry entry the
- * fault was found in (a munmap() inside a block leaves pieces in separate entries). */
-static void fill_range(const struct um_mapping *m, const struct um_entry *e, size_t k,
-                       uintptr_t *lo, uintptr_t *hi)
+/* Whether pages of e are mapped write-protected, so that stores fault and are recorded. */
+static bool tracked(const struct um_entry *e)
 {
-    um_mapping_block_range(m, k, lo, hi);
-    if (*lo < e->start)
-        *lo = e->start;
-    if (*hi > e->end)
-        *hi = e->end;
+    return e->map->shared && e->map->wp;
 }
 
-/* Install buf at [lo, lo + len) for frame f: write-protected where stores are tracked, except
- * the chunk a store faulted in (`store`; 0 if none) of a shared mapping. That chunk goes in
- * writable and is marked dirty, which saves the store a second fault and un-protecting the
- * page a TLB shootdown (measured: 13 % of all CPU time of random read-modify-write). Marking
- * it after the copy is safe: a FILLING frame cannot be written back or evicted. */
-static size_t install(const struct um_mapping *m, uint32_t f, uintptr_t lo, const char *buf,
-                      size_t len, uintptr_t store)
+/* Mark the chunk of frame f holding file offset `off` dirty; true if it was clean. */
+static bool mark_dirty(const struct um_domain *d, uint32_t f, uint64_t off)
+{
+    struct um_frame *fr = &um_rt.cache.frames[f];
+    unsigned chunk = (unsigned)((off & (d->pagesize - 1)) >> d->chunk_shift);
+    return !(atomic_fetch_or(&fr->dirty, 1ULL << chunk) & 1ULL << chunk);
+}
+
+/* The address range of the dirty-tracking chunk holding addr, clipped to [lo, hi). */
+static void chunk_range(const struct um_entry *e, uintptr_t addr, uintptr_t lo, uintptr_t hi,
+                        uintptr_t *clo, uintptr_t *chi)
+{
+    unsigned shift = e->map->dom->chunk_shift;
+    uint64_t off = um_entry_off(e, addr) >> shift << shift;
+    uintptr_t a = addr - (uintptr_t)(um_entry_off(e, addr) - off);
+    uintptr_t b = a + ((uintptr_t)1 << shift);
+    *clo = a > lo ? a : lo;
+    *chi = b < hi ? b : hi;
+}
+
+/* Map [lo, lo + len) of e from the memfd for frame f (FILLING, the caller's): write-protected
+ * where stores are tracked, except the chunk a store faulted in (`store`; 0 if none), which
+ * goes in writable and is marked dirty first. That saves the store a second fault and the
+ * un-protect a TLB shootdown (measured: 13 % of all CPU time of random read-modify-write). It
+ * is safe because a FILLING frame cannot be written back. The bytes now mapped from lo on. */
+static size_t map_filled(const struct um_entry *e, uint32_t f, uintptr_t lo, size_t len,
+                         uintptr_t store)
 {
     int uffd = um_rt.uffd;
-    if (!store || !m->wp || !m->shared || store - lo >= len)
-        return um_uffd_copy(uffd, lo, buf, len, m->wp);
-    unsigned chunk = (unsigned)((store - lo) >> m->chunk_shift);
-    uintptr_t clo = lo + ((uintptr_t)chunk << m->chunk_shift);
-    uintptr_t chi = clo + ((uintptr_t)1 << m->chunk_shift);
-    chi = chi < lo + len ? chi : lo + len;
-    size_t done = um_uffd_copy(uffd, lo, buf, clo - lo, true);
+    bool wp = tracked(e);
+    if (!store || !wp || !(e->map->prot & PROT_WRITE) || store - lo >= len)
+        return um_uffd_continue(uffd, lo, len, wp);
+    uintptr_t clo, chi;
+    chunk_range(e, store, lo, lo + len, &clo, &chi);
+    if (mark_dirty(e->map->dom, f, um_entry_off(e, store)))
+        um_stat_add(&um_stats.dirtied_pages, (chi - clo) / UM_PAGE);
+    size_t done = um_uffd_continue(uffd, lo, clo - lo, true);
     if (done < clo - lo)
         return done;
-    done += um_uffd_copy(uffd, clo, buf + (clo - lo), chi - clo, false);
+    done += um_uffd_continue(uffd, clo, chi - clo, false);
     if (done < chi - lo)
         return done;
-    atomic_fetch_or(&um_rt.cache.frames[f].dirty, 1ULL << chunk);
-    um_stat_add(&um_stats.dirtied_pages, (chi - clo) / UM_PAGE);
-    return done + um_uffd_copy(uffd, chi, buf + (chi - lo), lo + len - chi, true);
+    return done + um_uffd_continue(uffd, chi, lo + len - chi, true);
 }
 
-/* Populate [lo, hi) for the n consecutive blocks from k0, owned by frames[] (their slots
- * name them), with one read and one UFFDIO_COPY (three when a store faulted at `store`, see
- * install(); n is then 1). Every page of the range ends up present or handed to the kernel,
- * and either way its waiters are woken. */
-static void fill_run(struct um_filler *self, struct um_mapping *m, size_t k0, size_t n,
+/* Fill the n consecutive blocks from k0, owned by frames[] (their slots name them), with one
+ * read and one write into the memfd, then map [lo, hi) of entry e (their part of e) with one
+ * UFFDIO_CONTINUE (three when a store faulted at `store`, see map_filled(); n is then 1). Every
+ * page of [lo, hi) ends up mapped or handed to the kernel, and either way its waiters are
+ * woken. */
+static void fill_run(struct um_filler *self, const struct um_entry *e, size_t k0, size_t n,
                      const uint32_t *frames, uintptr_t lo, uintptr_t hi, uintptr_t store)
 {
+    struct um_domain *d = e->map->dom;
+    uint64_t off = um_domain_block_off(d, k0);
     size_t read_bytes;
-    struct um_io_src src = um_mapping_io(m);
+    struct um_io_src src = um_domain_io(d);
     if (self->streaming)
-        src.stream = &m->stream_lock;
-    size_t bytes = um_io_read(&src, self->buf, hi - lo, m->file_off + (lo - m->start),
-                              &read_bytes);
-    size_t present = bytes ? install(m, frames[0], lo, self->buf, bytes, store) : 0;
-    uintptr_t filled = lo + present;
+        src.stream = &d->stream_lock;
+    size_t bytes = um_io_read(&src, self->buf, n << d->shift, off, &read_bytes);
+    uint64_t end = atomic_load(&d->memfd_size); /* the size this process last saw */
+    bytes = off >= end ? 0 : (end - off < bytes ? (size_t)(end - off) : bytes);
+    if (bytes && um_domain_store(d, self->buf, bytes, off))
+        bytes = 0; /* the memfd cannot take it (memory cgroup limit): the kernel serves */
+    /* The entry's pages holding file bytes: [lo, filled). */
+    uint64_t lo_off = um_entry_off(e, lo);
+    uintptr_t filled = off + bytes > lo_off ? lo + (uintptr_t)(off + bytes - lo_off) : lo;
+    filled = filled < hi ? filled : hi;
+    size_t present = filled > lo ? map_filled(e, frames[0], lo, filled - lo, store) : 0;
     for (size_t i = 0; i < n; i++) {
-        uintptr_t blo, bhi;
-        um_mapping_block_range(m, k0 + i, &blo, &bhi);
-        blo = blo < lo ? lo : blo;
-        bhi = bhi > hi ? hi : bhi;
-        if (blo < filled) {
-            size_t len = (bhi < filled ? bhi : filled) - blo;
-            um_cache_commit(&um_rt.cache, frames[i], m, k0 + i, blo, len, m->pagesize);
+        size_t in = (size_t)i << d->shift;
+        size_t len = bytes > in ? (bytes - in < d->pagesize ? bytes - in : d->pagesize) : 0;
+        if (len) {
+            um_cache_commit(&um_rt.cache, frames[i], d, k0 + i, len, d->pagesize);
             um_stat_add(&um_stats.fills, 1);
-            um_stat_add(&m->stats->fills, 1);
+            um_stat_add(&d->stats->fills, 1);
         } else {
-            atomic_store(&m->slots[k0 + i], 0);
-            um_cache_discard(&um_rt.cache, frames[i], m->pagesize);
+            atomic_store(&d->slots[k0 + i], 0);
+            um_cache_discard(&um_rt.cache, frames[i], d->pagesize);
         }
     }
-    um_stat_add(&um_stats.pages_filled, present / UM_PAGE);
+    um_stat_add(&um_stats.pages_filled, bytes / UM_PAGE);
     um_stat_add(&um_stats.bytes_read, read_bytes);
-    um_stat_add(&m->stats->bytes_read, read_bytes);
+    um_stat_add(&d->stats->bytes_read, read_bytes);
+    /* Past the memfd's end the kernel raises SIGBUS itself; short of it, a read error (or a
+     * file shrunk by another process) leaves pages only the kernel can answer for. */
+    uintptr_t end_addr = end > lo_off ? lo + (uintptr_t)(end - lo_off) : lo;
     if (present < hi - lo)
-        hand_to_kernel(m, filled, hi);
+        hand_to_kernel(e, lo + present, end_addr < hi ? end_addr : hi);
+    if (end_addr < hi)
+        um_uffd_wake(um_rt.uffd, end_addr, hi - end_addr);
 }
 
-/* Take block k for a fill of [lo, hi): a frame whose slot CAS succeeded, or UM_NO_FRAME if
- * another frame got there first. */
-static uint32_t take_block(struct um_mapping *m, size_t k, uintptr_t lo, uintptr_t hi)
+/* Take block k of d for a fill: a frame whose slot CAS succeeded, or UM_NO_FRAME if another
+ * frame got there first. */
+static uint32_t take_block(struct um_domain *d, size_t k)
 {
-    uint32_t f = um_cache_alloc_in(&um_rt.cache, m->pagesize,
-                                   m->policy_set ? m->policy : um_rt.cache.default_policy);
-    /* Publish the range about to be filled before the slot, so that a filler handling a
-     * duplicate event can tell whether this fill will wake its thread. */
-    struct um_frame *fr = &um_rt.cache.frames[f];
-    fr->addr = lo;
-    fr->len = hi - lo;
+    uint32_t f = um_cache_alloc_in(&um_rt.cache, d->pagesize, d->policy);
     uint32_t expected = 0;
-    if (atomic_compare_exchange_strong(&m->slots[k], &expected, f + 1))
+    if (atomic_compare_exchange_strong(&d->slots[k], &expected, f + 1))
         return f;
-    um_cache_discard(&um_rt.cache, f, m->pagesize);
+    um_cache_discard(&um_rt.cache, f, d->pagesize);
     return UM_NO_FRAME;
 }
 
-static void serve_write(const struct um_entry *e, uintptr_t addr);
-
-/* Fill block k ([lo, hi)) for a fault (of a store at `store`, or 0). False if another frame
- * got there first. */
-static bool claim_block(struct um_filler *self, struct um_mapping *m, size_t k, uintptr_t lo,
-                        uintptr_t hi, uintptr_t store)
+/* Fill block k, mapping [lo, hi) of e, for a fault (of a store at `store`, or 0). False if
+ * another frame got there first. */
+static bool claim_block(struct um_filler *self, const struct um_entry *e, size_t k,
+                        uintptr_t lo, uintptr_t hi, uintptr_t store)
 {
-    uint32_t f = take_block(m, k, lo, hi);
+    uint32_t f = take_block(e->map->dom, k);
     if (f == UM_NO_FRAME)
         return false;
-    fill_run(self, m, k, 1, &f, lo, hi, store);
+    fill_run(self, e, k, 1, &f, lo, hi, store);
     return true;
 }
 
-/* A missing page in a block the program made its own (pages dropped by MADV_DONTNEED, or never
- * filled): the file's bytes go in unprotected and unbudgeted, like the rest of the block; the
- * pages still present are skipped by UFFDIO_COPY. */
-static void fill_private_gap(struct um_filler *self, struct um_mapping *m, uintptr_t lo,
-                             uintptr_t hi)
-{
-    size_t read_bytes;
-    struct um_io_src src = um_mapping_io(m);
-    size_t bytes = um_io_read(&src, self->buf, hi - lo, m->file_off + (lo - m->start),
-                              &read_bytes);
-    size_t present = bytes ? um_uffd_copy(um_rt.uffd, lo, self->buf, bytes, false) : 0;
-    if (present < hi - lo)
-        hand_to_kernel(m, lo + present, hi);
-}
-
-/* Fill up to n blocks from `first` within the registry entry as one run (one read, one copy),
+/* Fill up to n blocks from `first` that e maps as one run (one read, one write, one map),
  * stopping at the first block already taken. */
 static void fill_ahead(struct um_filler *self, const struct um_entry *e, size_t first, size_t n)
 {
-    struct um_mapping *m = e->map;
+    struct um_domain *d = e->map->dom;
     size_t got = 0;
     uintptr_t lo = 0, hi = 0;
-    for (size_t next = first; next < first + n && next < m->nblocks; next++) {
+    for (size_t next = first; next < first + n; next++) {
         uintptr_t blo, bhi;
-        fill_range(m, e, next, &blo, &bhi);
-        if (blo >= bhi || atomic_load(&m->slots[next]) != 0)
+        um_entry_block_range(e, next, &blo, &bhi);
+        if (blo >= bhi || (got && blo != hi) || atomic_load(&d->slots[next]) != 0)
             break;
-        uint32_t f = take_block(m, next, blo, bhi);
+        uint32_t f = take_block(d, next);
         if (f == UM_NO_FRAME)
             break;
         self->run[got++] = f;
@@ -177,26 +187,27 @@ static void fill_ahead(struct um_filler *self, const struct um_entry *e, size_t 
         hi = bhi;
     }
     if (got) {
-        fill_run(self, m, first, got, self->run, lo, hi, 0);
+        fill_run(self, e, first, got, self->run, lo, hi, 0);
         um_stat_add(&um_stats.readahead_fills, got);
     }
 }
 
-/* The longest read-ahead window for mapping m, in blocks. */
+/* The longest read-ahead window for entry e's mapping, in blocks. */
 static unsigned ra_most(const struct um_filler *self, const struct um_mapping *m)
 {
     size_t most = m->ra_max; /* the run buffer holds the largest of these */
     if (most > self->run_bytes)
         most = self->run_bytes;
     /* Read-ahead must not evict what it reads; three windows may be in flight and one being
-     * read by the program. A mapping with a budget share (UFFDMAP_PATHS {share=}) reads ahead
+     * read by the program. A file with a budget share (UFFDMAP_PATHS {share=}) reads ahead
      * within it. */
     size_t budget = um_rt.cache.budget;
-    if (m->policy_set && m->policy < UM_SLOTS && um_rt.cache.slot_share[m->policy])
-        budget = um_rt.cache.slot_share[m->policy];
+    unsigned slot = m->dom->policy;
+    if (slot < UM_SLOTS && um_rt.cache.slot_share[slot])
+        budget = um_rt.cache.slot_share[slot];
     if (most > budget / 8)
         most = budget / 8;
-    return (unsigned)(most / m->pagesize);
+    return (unsigned)(most / m->dom->pagesize);
 }
 
 /* After the faulting block is in (and its thread woken), fill the next blocks the read-ahead
@@ -229,143 +240,141 @@ static void read_ahead_on_catch_up(struct um_filler *self, const struct um_entry
     }
 }
 
-/* Serve a missing-page fault. Pages are installed write-protected when stores are tracked; a
- * store's own chunk of a shared mapping goes in writable and dirty (install()), and a store to
- * a private mapping continues as a write-protect fault on the block just filled. */
-static void serve_missing(struct um_filler *self, const struct um_entry *e, uintptr_t addr,
-                          bool write)
+/* Map [lo, hi) of e from frame f, resident with block k, up to what the frame holds. Not under a lock: if the
+ * frame is evicted meanwhile, UFFDIO_CONTINUE finds a hole and fails (it never allocates), and
+ * the thread, woken, faults again as missing. A minor fault is a read reference the policy
+ * could not see before: it is counted as one. */
+static void map_resident(const struct um_entry *e, uint32_t f, size_t k, uintptr_t lo,
+                         uintptr_t hi)
 {
-    struct um_mapping *m = e->map;
-    size_t k = um_mapping_block(m, addr);
-    uintptr_t lo, hi;
-    fill_range(m, e, k, &lo, &hi);
-    for (;;) {
-        uint32_t s = atomic_load(&m->slots[k]);
-        if (s == 0) {
-            if (!claim_block(self, m, k, lo, hi, write ? addr : 0))
-                continue;
-            if (write && m->wp && !m->shared)
-                serve_write(e, addr); /* the block becomes the program's own */
-            read_ahead(self, e, k);
-            return;
-        }
-        if (s == UM_SLOT_PRIVATE) {
-            fill_private_gap(self, m, lo, hi);
-            return;
-        }
-        const struct um_frame *fr = &um_rt.cache.frames[s - 1];
-        uint32_t state = atomic_load(&fr->state);
-        bool covers = addr - fr->addr < fr->len;
-        if (atomic_load(&m->slots[k]) != s)
-            continue; /* the frame changed hands while we looked: look again */
-        if (state == UM_FRAME_FILLING && covers) {
-            /* A duplicate event: that fill wakes this thread too. */
-            read_ahead_on_catch_up(self, e, k);
-            return;
-        }
-        if (state == UM_FRAME_RESIDENT && covers) {
-            /* A stale event for a page filled meanwhile; wake in case it was missed. */
-            um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
-            return;
-        }
-        if (state == UM_FRAME_RESIDENT) {
-            /* The frame holds another piece of a block split by munmap() (or the fault is a
-             * stale one for a page handed to the kernel): give it up and fill this piece. */
-            if (um_cache_claim(&um_rt.cache, s - 1)) {
-                if (um_writeback_frame(&um_rt.cache, s - 1)) {
-                    /* Its stores cannot be written: keep them, and let the thread retry
-                     * rather than spin here. */
-                    um_cache_release(&um_rt.cache, s - 1);
-                    um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
-                    return;
-                }
-                um_cache_drop(&um_rt.cache, s - 1, 0, 0);
-            }
-            continue;
-        }
-        /* Being filled for another piece, or evicted: wait for the slot to settle. */
-        sched_yield();
-    }
+    const struct um_frame *fr = &um_rt.cache.frames[f];
+    const struct um_domain *d = e->map->dom;
+    uint64_t end_off = um_domain_block_off(d, k) + atomic_load(&fr->len);
+    uint64_t lo_off = um_entry_off(e, lo);
+    uintptr_t end = end_off > lo_off ? lo + (uintptr_t)(end_off - lo_off) : lo;
+    end = end < hi ? end : hi;
+    size_t present = end > lo ? um_uffd_continue(um_rt.uffd, lo, end - lo, tracked(e)) : 0;
+    if (present < hi - lo)
+        um_uffd_wake(um_rt.uffd, lo, hi - lo);
+    um_stat_add(&um_stats.minor_faults, 1);
+    um_cache_touch(&um_rt.cache, f);
 }
 
-/* A store to a private mapping: the block's pages become the program's own (anonymous, as
- * with the kernel's copy-on-write). They leave the page cache and its budget for good: never
- * evicted, never written to the file. */
-static bool detach_private(uint32_t f)
+/* A resident frame that does not hold the faulting page: the block was filled up to an end of
+ * file that has since moved. Write it back and drop it, so that the next fill reads the file
+ * as it is now. False if it stays (its stores cannot be written): the thread retries later. */
+static bool refresh_block(uint32_t f, uintptr_t addr)
 {
     if (!um_cache_claim(&um_rt.cache, f))
+        return true; /* another thread took it: look again */
+    if (um_writeback_frame(&um_rt.cache, f)) {
+        um_cache_release(&um_rt.cache, f);
+        um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
         return false;
-    struct um_frame *fr = &um_rt.cache.frames[f];
-    um_uffd_writeprotect(um_rt.uffd, fr->addr, fr->len, false);
-    um_stat_add(&um_stats.private_pages, fr->len / UM_PAGE);
-    um_cache_detach(&um_rt.cache, f);
+    }
+    um_cache_drop(&um_rt.cache, f);
     return true;
 }
 
-/* Under the frame's shard lock, so that no write-back can claim the frame between marking the
- * chunk dirty and letting the store through. */
-static bool mark_dirty_and_unprotect(const struct um_mapping *m, uint32_t f, uintptr_t addr)
+/* Serve a missing or minor fault. Pages of tracked mappings go in write-protected; a store's
+ * own chunk of a shared mapping goes in writable and dirty (map_filled()). */
+static void serve_fault(struct um_filler *self, const struct um_entry *e, uintptr_t addr,
+                        bool write)
 {
+    struct um_domain *d = e->map->dom;
+    uint64_t off = um_entry_off(e, addr);
+    size_t k = um_domain_block(d, off);
+    uintptr_t lo, hi;
+    um_entry_block_range(e, k, &lo, &hi);
+    for (;;) {
+        uint32_t s = atomic_load(&d->slots[k]);
+        if (s == 0) {
+            if (!claim_block(self, e, k, lo, hi, write ? addr : 0))
+                continue;
+            read_ahead(self, e, k);
+            return;
+        }
+        uint32_t f = s - 1;
+        const struct um_frame *fr = &um_rt.cache.frames[f];
+        uint32_t state = atomic_load(&fr->state);
+        if (atomic_load(&d->slots[k]) != s)
+            continue; /* the frame changed hands while we looked: look again */
+        if (state == UM_FRAME_RESIDENT) {
+            if (off - um_domain_block_off(d, k) < atomic_load(&fr->len)) {
+                map_resident(e, f, k, lo, hi);
+                return;
+            }
+            if (!refresh_block(f, addr))
+                return;
+            continue;
+        }
+        if (state == UM_FRAME_FILLING)
+            read_ahead_on_catch_up(self, e, k); /* the program caught up with read-ahead */
+        um_cache_wait(&um_rt.cache, f, state); /* being filled or evicted: let it settle */
+    }
+}
+
+/* A store to a write-protected page of a shared mapping: record it, then let it through. Under
+ * the frame's shard lock, so that no write-back can claim the frame between marking the chunk
+ * dirty and un-protecting the page. */
+static bool record_store(const struct um_entry *e, uint32_t f, size_t k, uintptr_t addr)
+{
+    struct um_domain *d = e->map->dom;
     struct um_frame *fr = &um_rt.cache.frames[f];
+    uintptr_t lo, hi;
+    um_entry_block_range(e, k, &lo, &hi);
     um_cache_lock_frame(&um_rt.cache, f);
-    bool ok = atomic_load(&fr->state) == UM_FRAME_RESIDENT && addr - fr->addr < fr->len;
+    /* Still block k's: a frame is reused only after its slot was cleared. */
+    bool ok = atomic_load(&fr->state) == UM_FRAME_RESIDENT && atomic_load(&d->slots[k]) == f + 1;
     if (ok) {
-        unsigned chunk = (unsigned)((addr - fr->addr) >> m->chunk_shift);
-        uintptr_t lo = fr->addr + ((uintptr_t)chunk << m->chunk_shift);
-        uintptr_t hi = lo + ((uintptr_t)1 << m->chunk_shift);
-        if (hi > fr->addr + fr->len)
-            hi = fr->addr + fr->len;
-        if (!(atomic_fetch_or(&fr->dirty, 1ULL << chunk) & 1ULL << chunk))
-            um_stat_add(&um_stats.dirtied_pages, (hi - lo) / UM_PAGE);
+        uintptr_t clo, chi;
+        chunk_range(e, addr, lo, hi, &clo, &chi);
+        if (mark_dirty(d, f, um_entry_off(e, addr)))
+            um_stat_add(&um_stats.dirtied_pages, (chi - clo) / UM_PAGE);
         um_cache_touch_locked(&um_rt.cache, f);
-        um_uffd_writeprotect(um_rt.uffd, lo, hi - lo, false); /* wakes the writer */
+        if (um_uffd_writeprotect(um_rt.uffd, clo, chi - clo, false)) /* wakes the writer */
+            um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
     }
     um_cache_unlock_frame(&um_rt.cache, f);
     return ok;
 }
 
-/* A store to a write-protected page: record it (shared) or detach the block (private). */
 static void serve_write(const struct um_entry *e, uintptr_t addr)
 {
-    struct um_mapping *m = e->map;
-    size_t k = um_mapping_block(m, addr);
+    struct um_domain *d = e->map->dom;
+    size_t k = um_entry_block(e, addr);
     for (;;) {
-        uint32_t s = atomic_load(&m->slots[k]);
-        if (um_slot_frame(s) == UM_NO_FRAME) {
-            /* A private block made the program's own (writable already), or a stale event. */
+        uint32_t s = atomic_load(&d->slots[k]);
+        if (s == 0) {
+            /* Evicted since the fault: the page is gone, and the store faults as missing. */
             um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
             return;
         }
         uint32_t f = s - 1;
-        if (m->shared ? mark_dirty_and_unprotect(m, f, addr) : detach_private(f))
+        if (record_store(e, f, k, addr))
             return;
-        const struct um_frame *fr = &um_rt.cache.frames[f];
-        uint32_t state = atomic_load(&fr->state);
-        bool covers = addr - fr->addr < fr->len;
-        if (atomic_load(&m->slots[k]) != s)
+        uint32_t state = atomic_load(&um_rt.cache.frames[f].state);
+        if (atomic_load(&d->slots[k]) != s)
             continue;
-        if (state == UM_FRAME_RESIDENT && !covers) {
-            um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE); /* stale */
-            return;
-        }
         /* FILLING (the store raced the fill's commit) or BUSY (being written back or
          * evicted): wait, then look again; after an eviction the store faults as missing. */
-        sched_yield();
+        if (state != UM_FRAME_RESIDENT)
+            um_cache_wait(&um_rt.cache, f, state);
     }
 }
 
 void um_prefetch_locked(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *buf,
                         size_t most)
 {
-    struct um_mapping *m = e->map;
+    struct um_domain *d = e->map->dom;
     struct um_filler self = {.index = 0, .buf = buf};
-    size_t last = um_mapping_block(m, hi - 1), done = 0;
-    for (size_t k = um_mapping_block(m, lo); k <= last && done < most; k++) {
-        if (atomic_load(&m->slots[k]))
+    size_t last = um_entry_block(e, hi - 1), done = 0;
+    for (size_t k = um_entry_block(e, lo); k <= last && done < most; k++) {
+        if (atomic_load(&d->slots[k]))
             continue;
         uintptr_t blo, bhi;
-        fill_range(m, e, k, &blo, &bhi);
-        claim_block(&self, m, k, blo, bhi, 0); /* lost to a racing fault: fine as well */
+        um_entry_block_range(e, k, &blo, &bhi);
+        claim_block(&self, e, k, blo, bhi, 0); /* lost to a racing fault: fine as well */
         done += bhi - blo;
     }
 }
@@ -396,12 +405,12 @@ void um_filler_serve(struct um_filler *self, uintptr_t addr, uint64_t flags, uin
     const struct um_entry *e = um_registry_find(&um_rt.registry, addr);
     if (e) {
         self->misses = 0;
-        um_stat_add(&e->map->stats->faults, 1);
+        um_stat_add(&e->map->dom->stats->faults, 1);
         if (flags & UFFD_PAGEFAULT_FLAG_WP) {
             um_stat_add(&um_stats.wp_faults, 1);
             serve_write(e, addr);
         } else {
-            serve_missing(self, e, addr, flags & UFFD_PAGEFAULT_FLAG_WRITE);
+            serve_fault(self, e, addr, flags & UFFD_PAGEFAULT_FLAG_WRITE);
         }
     }
     um_registry_unlock(&um_rt.registry);

@@ -1,41 +1,40 @@
 /* fork(): a child inherits the managed ranges but neither the handler threads nor a
- * userfaultfd that serves its address space, so pages not yet filled would read as zeros.
- * Shared writable mappings are handed to the kernel in the parent before the fork (below). In
- * the child, the other inherited ranges keep the pages present (its copies, private stores
- * included, as with the kernel's copy-on-write) and get the kernel's own mapping of the file
- * where pages were missing. The child's own new mappings are managed afresh. */
+ * userfaultfd that serves its address space, and a mapping of the cache's memfd that no
+ * userfaultfd serves must never be left: a touch of a page the cache has punched would put a
+ * page of zeros into the memfd, for every mapping of it. So before the fork, shared writable
+ * mappings are handed to the kernel in the parent (parent and child must see each other's
+ * stores); in the child, every inherited range becomes the kernel's own mapping of the file
+ * (private ranges keep the pages the program made its own, as the kernel's copy-on-write does).
+ * The child's own new mappings are managed afresh. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
+#include "domains.h"
 #include "fds.h"
 #include "log.h"
 #include "mapping.h"
 #include "os.h"
 #include "runtime.h"
 #include "stats.h"
-#include "writeback.h"
-
 
 struct range {
     uintptr_t lo, hi;
 };
 
-static void find_shared_writable(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
+static void find_shared_writable(const struct um_entry *e, uintptr_t lo, uintptr_t hi,
+                                 void *arg)
 {
     struct range *r = arg;
-    if (!r->hi && m->shared && (m->prot & PROT_WRITE)) {
+    if (!r->hi && e->map->shared && (e->map->prot & PROT_WRITE)) {
         r->lo = lo;
         r->hi = hi;
     }
 }
 
 /* Holding the write lock across fork() means no fill is in flight and the registry is
- * consistent when the child copies it. Parent and child must see each other's stores through
- * a shared writable mapping, which two private caches cannot give: such mappings are handed to
- * the kernel in the parent (and so are inherited as the kernel's in the child). */
+ * consistent when the child copies it. */
 static void before_fork(void)
 {
     um_registry_wrlock(&um_rt.registry);
@@ -52,30 +51,22 @@ static void before_fork(void)
 
 static void after_fork_parent(void) { um_registry_unlock(&um_rt.registry); }
 
-static void forget_entry(const struct um_entry *e)
-{
-    struct um_mapping *m = e->map;
-    if (--m->entries == 0)
-        um_mapping_free(m);
-}
-
 static void after_fork_child(void)
 {
     struct um_registry *r = &um_rt.registry;
     for (size_t i = 0; i < r->count; i++) {
         const struct um_entry *e = &r->entries[i];
-        const struct um_mapping *m = e->map;
-        if (m->shared && (m->prot & PROT_WRITE))
-            um_mapping_to_kernel(m, e->start, e->end);
+        if (e->map->shared)
+            um_entry_to_kernel(e, e->start, e->end);
         else
-            um_mapping_to_kernel_where_missing(m, e->start, e->end);
+            um_entry_to_kernel_keeping_private(e, e->start, e->end);
     }
-    /* The inherited ranges now belong to the kernel; the mappings' descriptors are closed. */
-    for (size_t i = 0; i < r->count; i++)
-        forget_entry(&r->entries[i]);
+    /* The inherited ranges now belong to the kernel; the parent's domains are its own. Their
+     * descriptors are closed here; their tables are left as they are (copies). */
     r->count = 0;
     atomic_store(&r->published_count, 0);
     um_registry_init_lock(r);
+    um_domains_close_all();
     if (um_rt.uffd >= 0)
         um_fd_close(um_rt.uffd);
     um_rt.uffd = -1;

@@ -97,3 +97,53 @@ size_t um_io_read(const struct um_io_src *src, void *buf, size_t want, uint64_t 
     memset((char *)buf + got, 0, install - got);
     return install;
 }
+
+/* Without copy_file_range() between these files: through a buffer on the caller's stack (the
+ * callers are handler threads and the program's threads in msync() and the like). */
+static int copy_through_buffer(int from, int to, uint64_t off, size_t len)
+{
+    char buf[16384];
+    for (size_t done = 0; done < len;) {
+        size_t want = len - done < sizeof buf ? len - done : sizeof buf;
+        ssize_t n = um_os_pread(from, buf, want, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? errno : EIO;
+        for (ssize_t put = 0; put < n;) {
+            ssize_t w = um_os_pwrite(to, buf + put, (size_t)(n - put), (off_t)(off + done) + put);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return w < 0 ? errno : EIO;
+            put += w;
+        }
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+int um_io_copy(int from, int to, uint64_t off, size_t len)
+{
+    static _Atomic bool no_copy_range;
+    if (atomic_load_explicit(&no_copy_range, memory_order_relaxed))
+        return copy_through_buffer(from, to, off, len);
+    size_t done = 0;
+    while (done < len) {
+        loff_t in = (loff_t)(off + done), out = in;
+        ssize_t n = syscall(SYS_copy_file_range, from, &in, to, &out, len - done, 0);
+        if (n > 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+                      errno == EOPNOTSUPP || errno == EBADF)) {
+            atomic_store_explicit(&no_copy_range, true, memory_order_relaxed);
+            return copy_through_buffer(from, to, off + done, len - done);
+        }
+        return n < 0 ? errno : EIO;
+    }
+    return 0;
+}

@@ -26,4 +26,7 @@ struct um_io_src {
 size_t um_io_read(const struct um_io_src *src, void *buf, size_t want, uint64_t off,
                   size_t *bytes_read);
 
+/* Copy bytes [off, off + len) of file `from` to the same offsets of file `to`: 0 or an errno. */
+int um_io_copy(int from, int to, uint64_t off, size_t len);
+
 #endif

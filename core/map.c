@@ -4,11 +4,12 @@
 #include <limits.h>
 #include <stdio.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "domains.h"
 #include "fds.h"
+#include "writeback.h"
 #include "log.h"
 #include "mapping.h"
 #include "os.h"
@@ -16,16 +17,20 @@
 #include "stats.h"
 #include "uffd.h"
 
-#ifndef PR_SET_VMA
-#define PR_SET_VMA 0x53564d41
-#define PR_SET_VMA_ANON_NAME 0
-#endif
 
-/* Flags the shim reproduces on its anonymous mapping; MAP_POPULATE is a hint it drops (the
- * kernel would fill zeros), the rest are ignored by the kernel for file mappings. */
+/* Flags the shim reproduces on its mapping of the memfd; MAP_POPULATE is a hint it drops, the
+ * rest are ignored by the kernel for file mappings. */
 #define KEPT_FLAGS (MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_32BIT | MAP_STACK)
 #define SERVED_FLAGS (MAP_TYPE | KEPT_FLAGS | MAP_NORESERVE | MAP_POPULATE | MAP_DENYWRITE | \
                       MAP_EXECUTABLE | MAP_FILE)
+
+/* A mapping that never made it into the registry. */
+static void release(struct um_mapping *m)
+{
+    um_domain_unuse(m->dom);
+    um_mapping_free(m);
+    um_domains_collect();
+}
 
 static bool servable_request(int prot, int flags)
 {
@@ -51,7 +56,8 @@ static bool servable_request(int prot, int flags)
  * served. */
 static bool can_track_stores(int prot)
 {
-    if (um_rt.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+    uint64_t wp = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
+    if ((um_rt.features & wp) == wp)
         return true;
     if (prot & PROT_WRITE)
         um_warn_once("this kernel's userfaultfd cannot write-protect: writable mappings go to "
@@ -85,30 +91,25 @@ static int kernel_verdict(size_t len, int prot, int flags, int fd, off_t off)
     return 0;
 }
 
-/* Shows the mapping as [anon:uffdmap:PATH] in /proc/PID/maps where the kernel supports names. */
-static void name_range(void *addr, size_t len, const char *path)
-{
-    char name[80];
-    snprintf(name, sizeof name, "uffdmap:%.70s", path);
-    for (char *c = name; *c; c++)
-        if (*c < 0x20 || *c > 0x7e || *c == '[' || *c == ']' || *c == '\\' || *c == '$' ||
-            *c == '`')
-            *c = '?';
-    prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)addr, len, (unsigned long)name);
-}
-
-/* A new open file description of the file behind fd, with the access the mapping needs. */
-static int reopen(int fd, int prot, int flags)
+/* A new open file description of the file behind fd, read-write where the file can be opened
+ * so (write-back needs it, and a later writable mapping may come), else read-only. Our own, not
+ * a dup of the program's: the presence lock must not be shared with, nor released by, the
+ * program's descriptors, nor its position moved. */
+static int reopen(int fd, bool *writable)
 {
     char link[64];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    int access = (prot & PROT_WRITE) && (flags & MAP_TYPE) != MAP_PRIVATE ? O_RDWR : O_RDONLY;
     int mode = fcntl(fd, F_GETFL);
+    int own = -1;
     if (mode >= 0 && (mode & O_ACCMODE) == O_RDWR)
-        access = O_RDWR; /* keeps mprotect(PROT_WRITE) possible later, as with the kernel */
-    int own = open(link, access | O_CLOEXEC);
+        own = open(link, O_RDWR | O_CLOEXEC);
+    *writable = own >= 0;
     if (own < 0)
-        own = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* deleted or unreachable: share the program's */
+        own = open(link, O_RDONLY | O_CLOEXEC);
+    if (own < 0) { /* deleted or unreachable: share the program's */
+        own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        *writable = own >= 0 && mode >= 0 && (mode & O_ACCMODE) == O_RDWR;
+    }
     return own < 0 ? -1 : um_fd_adopt(own);
 }
 
@@ -132,58 +133,103 @@ static int open_direct(int own_fd, const char *path)
     return um_fd_adopt(fd);
 }
 
-/* With the registry write-locked: make the anonymous range, track it, register it. Registering
- * last means no fault reaches a handler before the range is in the registry. */
+/* The domain of st's file, made on its first mapping; NULL if none can be had. A file first
+ * mapped read-only whose new mapping may write it back gets a read-write descriptor now. */
+static struct um_domain *domain_for(int fd, const struct stat *st, const char *path,
+                                    const struct um_path_rule *rule)
+{
+    struct um_domain *d = um_domains_find(st->st_dev, st->st_ino);
+    bool writable;
+    if (d) {
+        if (um_domain_follow_file(d, true) < 0)
+            return NULL;
+        if (!d->writable) {
+            int own = reopen(fd, &writable);
+            if (own >= 0 && writable) {
+                um_fd_close(d->fd);
+                d->fd = own;
+                d->writable = true;
+            } else if (own >= 0) {
+                um_fd_close(own);
+            }
+        }
+        return d;
+    }
+    int own = reopen(fd, &writable);
+    if (own < 0)
+        return NULL;
+    d = um_domain_new(own, writable, path, st->st_dev, st->st_ino,
+                      um_config_pagesize(&um_rt.cfg, rule), (uint64_t)st->st_size);
+    if (!d) {
+        um_fd_close(own);
+        return NULL;
+    }
+    d->direct_fd = open_direct(own, path);
+    d->direct_always = um_rt.cfg.io == UM_IO_DIRECT;
+    d->stats = um_stats_file(path);
+    d->policy = rule && rule->share ? rule->slot : um_policy_index(um_config_evict(&um_rt.cfg, rule));
+    um_domains_add(d);
+    return d;
+}
+
+/* Whether stores through this mapping may reach the file: then they are tracked. */
+static bool needs_tracking(int prot, int flags, const struct um_domain *d)
+{
+    (void)prot; /* a read-only shared mapping may be made writable by mprotect() later */
+    return (flags & MAP_TYPE) != MAP_PRIVATE && d->writable;
+}
+
+/* With the registry write-locked: map the domain's memfd where the program asked, track the
+ * range, register it. Registering before the range is returned means no access can reach the
+ * memfd unregistered; the registry entry first means no fault reaches a handler before the
+ * range is known. */
 static enum um_map_result install(void *addr, size_t len, int prot, int flags, int fd, off_t off,
                                   const struct stat *st, const char *path,
                                   const struct um_path_rule *rule, void **out)
 {
     if ((flags & MAP_FIXED) && um_forget_locked(addr, len))
         return UM_FAILED;
-    if (um_share_with_kernel(st, prot, flags, path))
-        return UM_PASS;
-    int anon_flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (flags & KEPT_FLAGS);
-    void *p = um_os_mmap(addr, len, prot, anon_flags, -1, 0);
-    if (p == MAP_FAILED)
-        return UM_FAILED;
-    /* Our own open file description (not a dup of the program's): the presence lock must not
-     * be shared with, nor released by, the program's descriptors. */
-    int own_fd = reopen(fd, prot, flags);
-    if (own_fd >= 0 && !um_claim_presence(own_fd, prot, flags, path)) {
-        um_fd_close(own_fd);
-        um_os_munmap(p, len);
+    if ((uint64_t)off + len > UM_DOMAIN_MAX_BYTES) {
+        um_warn_once("%s: mappings past %llu GiB of a file are not served; they go to the kernel",
+                     path, (unsigned long long)(UM_DOMAIN_MAX_BYTES >> 30));
         return UM_PASS;
     }
-    struct um_mapping *m = own_fd < 0 ? NULL
-                           : um_mapping_new((uintptr_t)p, len, (uint64_t)off,
-                                            um_config_pagesize(&um_rt.cfg, rule),
-                                            own_fd, prot, flags, (uint64_t)st->st_size);
+    struct um_domain *d = domain_for(fd, st, path, rule);
+    if (!d) {
+        um_warn_once("%s: cannot set up its cache (%m); such mappings go to the kernel", path);
+        return UM_PASS;
+    }
+    if (!um_claim_presence(d->fd, prot, flags, path)) {
+        um_domains_collect();
+        return UM_PASS;
+    }
+    struct um_mapping *m = um_mapping_new(d, prot, flags);
     if (!m) {
-        if (own_fd >= 0)
-            um_fd_close(own_fd);
-        um_os_munmap(p, len);
+        um_domains_collect();
         return UM_PASS;
     }
-    um_mapping_set_path(m, path);
-    m->direct_fd = open_direct(own_fd, path);
-    m->direct_always = um_rt.cfg.io == UM_IO_DIRECT;
-    m->stats = um_stats_file(path);
+    um_domain_use(d);
     m->ra_mode = um_config_readahead(&um_rt.cfg, rule);
     m->ra_max = um_config_readahead_max(&um_rt.cfg, rule);
-    m->policy = rule && rule->share ? rule->slot : um_policy_index(um_config_evict(&um_rt.cfg, rule));
-    m->policy_set = true;
-    m->dev = st->st_dev;
-    m->ino = st->st_ino;
-    if (um_registry_insert(&um_rt.registry, m->start, m->end, m)) {
-        um_mapping_free(m);
+    m->wp = needs_tracking(prot, flags, d);
+    int map_flags = (flags & MAP_TYPE) == MAP_PRIVATE ? MAP_PRIVATE : MAP_SHARED;
+    map_flags |= MAP_NORESERVE | (flags & KEPT_FLAGS);
+    void *p = um_os_mmap(addr, len, prot, map_flags, d->memfd, off);
+    if (p == MAP_FAILED) {
+        int err = errno;
+        release(m);
+        errno = err;
+        return UM_FAILED;
+    }
+    uintptr_t lo = (uintptr_t)p;
+    if (um_registry_insert(&um_rt.registry, lo, lo + len, (uint64_t)off, m)) {
         um_os_munmap(p, len);
+        release(m);
         return UM_PASS;
     }
-    m->wp = (um_rt.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP) != 0;
-    if (um_uffd_register(um_rt.uffd, m->start, len, m->wp)) {
+    if (um_uffd_register(um_rt.uffd, lo, len, m->wp) || um_domains_refresh(lo, lo + len, 0, 0)) {
         um_warn_once("UFFDIO_REGISTER failed (%m); such mappings go to the kernel");
-        um_forget_locked(p, len);
-        um_os_munmap(p, len);
+        um_cut_locked(lo, lo + len, true);
         return UM_PASS;
     }
     *out = p;
@@ -216,7 +262,6 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
     enum um_map_result r = install(addr, rounded, prot, flags, fd, off, &st, path, rule, out);
     um_registry_unlock(&um_rt.registry);
     if (r == UM_MANAGED) {
-        name_range(*out, rounded, path);
         um_stat_add(&um_stats.mappings, 1);
         um_debug("serving %s at %p (+%zu)", path, *out, rounded);
     } else if (r == UM_PASS) {

@@ -1,10 +1,12 @@
 /* msync() of managed ranges: write back what was stored, make it durable with MS_SYNC, and
- * drop clean pages with MS_INVALIDATE so later reads see the file. The kernel has validated the
- * arguments and the range first (on the anonymous memory, where msync does nothing else). */
+ * drop clean blocks with MS_INVALIDATE so later reads see the file. The kernel has validated the
+ * arguments and the range first (on the memfd, where msync does nothing else). */
 #include <errno.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "domain.h"
 #include "mapping.h"
 #include "os.h"
 #include "runtime.h"
@@ -15,35 +17,43 @@
 struct msync_walk {
     int flags;
     int err;
-    struct um_mapping *synced[MAX_SYNCED]; /* mappings to fdatasync, each once */
+    struct um_domain *synced[MAX_SYNCED]; /* files to fdatasync, each once */
     size_t nsynced;
 };
 
-static void note_for_sync(struct msync_walk *w, struct um_mapping *m)
+/* By system call: not a cancellation point, and never the program's interposed one. */
+static int data_sync(const struct um_domain *d)
+{
+    return (int)syscall(SYS_fdatasync, d->fd);
+}
+
+static void note_for_sync(struct msync_walk *w, struct um_domain *d)
 {
     for (size_t i = 0; i < w->nsynced; i++)
-        if (w->synced[i] == m)
+        if (w->synced[i] == d)
             return;
     if (w->nsynced < MAX_SYNCED) {
-        w->synced[w->nsynced++] = m;
-    } else if (fdatasync(m->fd) && !w->err) {
+        w->synced[w->nsynced++] = d;
+    } else if (data_sync(d) && !w->err) {
         w->err = errno;
     }
 }
 
-static void flush_piece(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
+static void flush_piece(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *arg)
 {
     struct msync_walk *w = arg;
+    struct um_mapping *m = e->map;
     if (!m->shared)
         return; /* private stores never reach the file */
     enum um_flush_mode mode = w->flags & MS_INVALIDATE ? UM_FLUSH_INVALIDATE : UM_FLUSH_RELEASE;
-    int e = um_claim_and_flush(m, lo, hi, mode);
+    uint64_t off = um_entry_off(e, lo);
+    int err = um_domain_flush(m->dom, off, off + (hi - lo), mode);
     /* An error met by an earlier write-back (on eviction) is reported once, here. */
-    int earlier = atomic_exchange(&m->wb_error, 0);
+    int earlier = atomic_exchange(&m->dom->wb_error, 0);
     if (!w->err)
-        w->err = e ? e : earlier;
+        w->err = err ? err : earlier;
     if (w->flags & MS_SYNC)
-        note_for_sync(w, m);
+        note_for_sync(w, m->dom);
 }
 
 bool um_msync(void *addr, size_t len, int flags, int *result)
@@ -57,7 +67,7 @@ bool um_msync(void *addr, size_t len, int flags, int *result)
     if (ours) {
         um_registry_for_each(&um_rt.registry, lo, hi, flush_piece, &w);
         for (size_t i = 0; i < w.nsynced; i++)
-            if (fdatasync(w.synced[i]->fd) && !w.err)
+            if (data_sync(w.synced[i]) && !w.err)
                 w.err = errno;
     }
     um_registry_unlock(&um_rt.registry);

@@ -5,7 +5,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <linux/futex.h>
+#include <stdint.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,6 +25,11 @@ int um_os_munmap(void *addr, size_t len)
 int um_os_madvise(void *addr, size_t len, int advice)
 {
     return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+void *um_os_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
+{
+    return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 }
 
 #ifndef SYS_process_madvise
@@ -51,6 +59,19 @@ void um_os_dontneed_ranges(const struct iovec *ranges, unsigned n)
     }
     for (unsigned i = 0; i < n; i++)
         um_os_madvise(ranges[i].iov_base, ranges[i].iov_len, MADV_DONTNEED);
+}
+
+#define FUTEX_WAIT_NS 5000000L
+
+void um_futex_wait(_Atomic uint32_t *word, uint32_t expected)
+{
+    struct timespec ts = {0, FUTEX_WAIT_NS};
+    syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, NULL, 0);
+}
+
+void um_futex_wake(_Atomic uint32_t *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 }
 
 ssize_t um_os_pread(int fd, void *buf, size_t len, off_t off)

@@ -6,7 +6,9 @@
 #ifndef UM_OS_H
 #define UM_OS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -15,6 +17,7 @@
 void *um_os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int um_os_munmap(void *addr, size_t len);
 int um_os_madvise(void *addr, size_t len, int advice);
+void *um_os_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
 
 /* MADV_DONTNEED on n ranges (address order, none overlapping), in one system call where the
  * kernel allows it, so that the TLB is flushed once for all of them. */
@@ -25,6 +28,12 @@ ssize_t um_os_pread(int fd, void *buf, size_t len, off_t off);
 ssize_t um_os_pwrite(int fd, const void *buf, size_t len, off_t off);
 ssize_t um_os_read(int fd, void *buf, size_t len);
 ssize_t um_os_write(int fd, const void *buf, size_t len);
+
+/* Wait while *word == expected: until woken, or for at most a few milliseconds (the caller
+ * looks again either way, so a missed wake-up costs time, never progress). */
+void um_futex_wait(_Atomic uint32_t *word, uint32_t expected);
+/* Wake every thread waiting on word. */
+void um_futex_wake(_Atomic uint32_t *word);
 
 /* Zeroed, lazily backed memory for the core's own tables; NULL on failure. */
 void *um_os_alloc(size_t len);

@@ -60,7 +60,7 @@ void um_registry_for_each(const struct um_registry *r, uintptr_t lo, uintptr_t h
 {
     for (size_t i = first_ending_after(r, lo); i < r->count && r->entries[i].start < hi; i++) {
         const struct um_entry *e = &r->entries[i];
-        fn(e->map, e->start > lo ? e->start : lo, e->end < hi ? e->end : hi, ctx);
+        fn(e, e->start > lo ? e->start : lo, e->end < hi ? e->end : hi, ctx);
     }
 }
 
@@ -94,13 +94,14 @@ int um_registry_reserve_cut(struct um_registry *r)
     return reserve(r, r->count + 1);
 }
 
-int um_registry_insert(struct um_registry *r, uintptr_t start, uintptr_t end, struct um_mapping *m)
+int um_registry_insert(struct um_registry *r, uintptr_t start, uintptr_t end, uint64_t off,
+                       struct um_mapping *m)
 {
     if (reserve(r, r->count + 1))
         return -1;
     size_t i = first_ending_after(r, start);
     memmove(&r->entries[i + 1], &r->entries[i], (r->count - i) * sizeof r->entries[0]);
-    r->entries[i] = (struct um_entry){start, end, m};
+    r->entries[i] = (struct um_entry){start, end, off, m};
     r->count++;
     m->entries++;
     publish(r);
@@ -121,7 +122,8 @@ int um_registry_cut(struct um_registry *r, uintptr_t lo, uintptr_t hi, um_cut_fn
         return -1;
     for (size_t i = first; i < last; i++) {
         struct um_entry *e = &r->entries[i];
-        on_cut(e->map, e->start > lo ? e->start : lo, e->end < hi ? e->end : hi, ctx);
+        if (on_cut)
+            on_cut(e, e->start > lo ? e->start : lo, e->end < hi ? e->end : hi, ctx);
     }
     /* Only the first overlapping entry can start below lo and only the last can end above
      * hi, so at most two pieces survive. */
@@ -131,9 +133,9 @@ int um_registry_cut(struct um_registry *r, uintptr_t lo, uintptr_t hi, um_cut_fn
         struct um_entry e = r->entries[i];
         size_t before = nkeep;
         if (e.start < lo)
-            keep[nkeep++] = (struct um_entry){e.start, lo, e.map};
+            keep[nkeep++] = (struct um_entry){e.start, lo, e.off, e.map};
         if (e.end > hi)
-            keep[nkeep++] = (struct um_entry){hi, e.end, e.map};
+            keep[nkeep++] = (struct um_entry){hi, e.end, um_entry_off(&e, hi), e.map};
         e.map->entries += (unsigned)(nkeep - before);
         if (--e.map->entries == 0 && on_orphan)
             on_orphan(e.map, ctx); /* nothing below touches e.map again */

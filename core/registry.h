@@ -17,8 +17,15 @@ struct um_mapping;
 
 struct um_entry {
     uintptr_t start, end;
+    uint64_t off; /* file offset of start: pieces of one mapping moved by mremap() differ */
     struct um_mapping *map;
 };
+
+/* The file offset at addr, inside e. */
+static inline uint64_t um_entry_off(const struct um_entry *e, uintptr_t addr)
+{
+    return e->off + (addr - e->start);
+}
 
 struct um_registry {
     pthread_rwlock_t lock;
@@ -27,8 +34,9 @@ struct um_registry {
     _Atomic size_t published_count; /* count, readable without the lock for fast paths */
 };
 
-/* Called for each piece [lo, hi) of a mapping that a cut removes, before the entries change. */
-typedef void (*um_cut_fn)(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *ctx);
+/* Called for each piece [lo, hi) of entry e that a walk meets or a cut removes (before the
+ * entries change). */
+typedef void (*um_cut_fn)(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *ctx);
 /* Called once for a mapping no entry points to any more; it may free the mapping. */
 typedef void (*um_orphan_fn)(struct um_mapping *m, void *ctx);
 
@@ -53,11 +61,12 @@ void um_registry_for_each(const struct um_registry *r, uintptr_t lo, uintptr_t h
                           void *ctx);
 
 /* With the write lock held. Returns 0, or -1 with errno = ENOMEM. */
-int um_registry_insert(struct um_registry *r, uintptr_t start, uintptr_t end, struct um_mapping *m);
+int um_registry_insert(struct um_registry *r, uintptr_t start, uintptr_t end, uint64_t off,
+                       struct um_mapping *m);
 /* Make room for the one entry a cut may add. Call before an irreversible step whose outcome
  * the cut records, so that the cut cannot fail after it. -1 with errno = ENOMEM. */
 int um_registry_reserve_cut(struct um_registry *r);
-/* Remove [lo, hi) from every entry, splitting where needed. -1 with errno = ENOMEM (nothing
+/* Remove [lo, hi) from every entry, splitting where needed (on_cut and on_orphan may be NULL). -1 with errno = ENOMEM (nothing
  * changed) when a split cannot get room; never after um_registry_reserve_cut succeeded. */
 int um_registry_cut(struct um_registry *r, uintptr_t lo, uintptr_t hi, um_cut_fn on_cut,
                     um_orphan_fn on_orphan, void *ctx);

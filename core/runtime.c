@@ -9,6 +9,7 @@
 
 #include "fds.h"
 #include "log.h"
+#include "domains.h"
 #include "mapping.h"
 #include "os.h"
 #include "stats.h"
@@ -34,7 +35,8 @@ void um_runtime_configure(char *const *env)
 
 static bool open_and_start(void)
 {
-    int fd = um_uffd_open(UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+    int fd = um_uffd_open(UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_PAGEFAULT_FLAG_WP |
+                              UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM,
                           &um_rt.features);
     if (fd < 0) {
         um_warn("userfaultfd is not available to this process (%s); files in UFFDMAP_PATHS "
@@ -43,6 +45,11 @@ static bool open_and_start(void)
         return false;
     }
     um_rt.uffd = um_fd_adopt(fd);
+    if (!(um_rt.features & UFFD_FEATURE_MINOR_SHMEM)) {
+        um_warn("this kernel's userfaultfd has no minor faults on shared memory (Linux 5.13); "
+                "files in UFFDMAP_PATHS are mapped by the kernel instead");
+        return false;
+    }
     const struct um_config *cfg = &um_rt.cfg;
     if (um_cache_init(&um_rt.cache, cfg->bufsize, cfg->high_water, cfg->low_water, cfg->evict,
                       cfg->evictors > 0)) {
@@ -88,26 +95,36 @@ bool um_runtime_start(void)
     return atomic_load(&um_rt.state) == UM_RUNNING;
 }
 
-/* At exit, stores made through shared mappings are written back, and those mappings are handed
- * to the kernel's own mapping of the file: whatever threads still store after this reaches the
- * kernel's page cache, and so the file, as without the shim. */
-static void hand_over_at_exit(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
+/* At exit, stores made through shared mappings are written back, and shared writable mappings
+ * are handed to the kernel's own mapping of the file: whatever threads still store after this
+ * reaches the kernel's page cache, and so the file, as without the shim. */
+struct exit_walk {
+    uintptr_t lo, hi;
+};
+
+static void find_writable(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *arg)
 {
-    (void)arg;
-    if (!m->shared || !(m->prot & PROT_WRITE))
-        return;
-    int err = um_claim_and_flush(m, lo, hi, UM_FLUSH_KEEP_CLAIMED);
-    if (err) {
-        um_error("%s: stores could not be written back at exit: %s", m->path, strerror(err));
-        um_release_claimed(m, lo, hi);
-        return;
+    struct exit_walk *w = arg;
+    if (!w->hi && e->map->shared && (e->map->prot & PROT_WRITE)) {
+        w->lo = lo;
+        w->hi = hi;
     }
-    if (um_mapping_to_kernel(m, lo, hi)) {
-        um_release_claimed(m, lo, hi);
-        return;
+}
+
+static void write_back_at_exit(void)
+{
+    int err = um_domains_flush_all();
+    for (uintptr_t from = 0;;) {
+        struct exit_walk w = {0, 0};
+        um_registry_for_each(&um_rt.registry, from, UINTPTR_MAX, find_writable, &w);
+        if (!w.hi)
+            break;
+        int e = um_handover_locked(w.lo, w.hi);
+        err = err ? err : e;
+        from = w.hi;
     }
-    um_drop_claimed(m, lo, hi, lo, hi); /* the pages were replaced: nothing to release */
-    um_uffd_wake(um_rt.uffd, lo, hi - lo);
+    if (err > 0)
+        um_error("stores could not be written back at exit: %s", strerror(err));
 }
 
 #define EXIT_LOCK_SECONDS 5
@@ -121,7 +138,7 @@ void um_runtime_exit(void)
         /* Bounded: exit() from a signal handler that interrupted a munmap() of ours must not
          * hang the process. */
         if (pthread_rwlock_timedwrlock(&um_rt.registry.lock, &deadline) == 0) {
-            um_registry_for_each(&um_rt.registry, 0, UINTPTR_MAX, hand_over_at_exit, NULL);
+            write_back_at_exit();
             um_registry_unlock(&um_rt.registry);
         } else {
             um_error("could not write back stores at exit: the registry stayed locked");

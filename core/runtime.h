@@ -57,14 +57,14 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
                           void **out);
 /* munmap() of a range touching managed mappings: true with *result set; false to pass. */
 bool um_unmap(void *addr, size_t len, int *result);
-/* Registry write lock held: hand [lo, hi) to the kernel's mapping of the file (handover.c). */
-void um_handover_locked(uintptr_t lo, uintptr_t hi);
+/* Registry write lock held: hand [lo, hi) to the kernel's mapping of the file (handover.c).
+ * 0, the errno of a write-back that failed, or -1 (ENOMEM, nothing done). */
+int um_handover_locked(uintptr_t lo, uintptr_t hi);
+/* Registry write lock held: cut [lo, hi) out of the registry (unmapping it if `unmap`); -1
+ * with errno if that cannot be done (unmap.c). */
+int um_cut_locked(uintptr_t lo, uintptr_t hi, bool unmap);
 
 struct stat;
-/* Registry write lock held: if a new mapping of this file could not stay coherent with the
- * managed ones, hand those to the kernel and return true: the new one goes there too
- * (sharing.c). */
-bool um_share_with_kernel(const struct stat *st, int prot, int flags, const char *path);
 
 /* Take this process's lock on the file's presence byte through fd (our own descriptor); false
  * if another process's managed mappings conflict: the mapping goes to the kernel. */
@@ -85,8 +85,10 @@ bool um_madvise(void *addr, size_t len, int advice, int *result);
 /* Before mprotect(): 0, or the errno the kernel would give (EACCES). Writes back stores when
  * write access is taken away. */
 int um_mprotect_prepare(void *addr, size_t len, int prot);
-/* Before mremap() of [addr, addr + len): hand managed parts to the kernel. */
-void um_mremap_prepare(void *addr, size_t len);
+/* mremap() of a managed range (remap.c): true with *result set (MAP_FAILED and errno on
+ * failure); false if old is not managed. */
+bool um_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr,
+               void **result);
 /* Before a MAP_FIXED mapping replaces [addr, addr + len): forget managed pages there. */
 void um_forget(void *addr, size_t len);
 int um_forget_locked(void *addr, size_t len); /* registry write lock held; -1 ENOMEM */

@@ -1,10 +1,7 @@
-/* One file mapped more than once in the process. Every managed mapping has its own pages, so
- * two mappings of one file would not see each other's stores, while through the kernel they
- * share its page cache. Where that matters (a shared writable mapping and any other mapping
- * of the same file) all of them are served by the kernel instead: the managed ones are written
- * back and replaced in place by the kernel's own mapping of the file, and the new one is left
- * to the kernel. Read-only and private mappings of one file stay managed together: nothing
- * stored through one can show through another. */
+/* One file mapped by more than one process under the shim. Each process has its own cache of
+ * it, so stores through a shared writable mapping in one would not show in another until
+ * written back: such a second process leaves its mapping to the kernel (below). Within one
+ * process, every mapping of a file shares its cache domain (domain.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -14,41 +11,9 @@
 #include "mapping.h"
 #include "runtime.h"
 
-struct same_file {
-    dev_t dev;
-    ino_t ino;
-    bool found, writable_shared;
-};
-
 static bool writable_shared(int prot, int flags)
 {
     return (prot & PROT_WRITE) && (flags & MAP_TYPE) != MAP_PRIVATE;
-}
-
-static void look(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
-{
-    (void)lo;
-    (void)hi;
-    struct same_file *q = arg;
-    if (m->dev != q->dev || m->ino != q->ino)
-        return;
-    q->found = true;
-    q->writable_shared |= writable_shared(m->prot, m->flags);
-}
-
-struct handover {
-    dev_t dev;
-    ino_t ino;
-    uintptr_t lo, hi; /* one range found, handed over by the caller's loop */
-};
-
-static void find_one(struct um_mapping *m, uintptr_t lo, uintptr_t hi, void *arg)
-{
-    struct handover *h = arg;
-    if (!h->hi && m->dev == h->dev && m->ino == h->ino) {
-        h->lo = lo;
-        h->hi = hi;
-    }
 }
 
 /* Other processes: each managed mapping holds an open-file-description lock on one byte far
@@ -72,22 +37,4 @@ bool um_claim_presence(int fd, int prot, int flags, const char *path)
                  "this mapping: it is served by the kernel",
                  path);
     return false;
-}
-
-bool um_share_with_kernel(const struct stat *st, int prot, int flags, const char *path)
-{
-    struct same_file q = {.dev = st->st_dev, .ino = st->st_ino};
-    um_registry_for_each(&um_rt.registry, 0, UINTPTR_MAX, look, &q);
-    if (!q.found || (!q.writable_shared && !writable_shared(prot, flags)))
-        return false;
-    um_warn_once("%s is mapped more than once with a shared writable mapping among them: such "
-                 "files are served by the kernel, so that the mappings see each other's stores",
-                 path);
-    for (;;) {
-        struct handover h = {.dev = st->st_dev, .ino = st->st_ino};
-        um_registry_for_each(&um_rt.registry, 0, UINTPTR_MAX, find_one, &h);
-        if (!h.hi)
-            return true;
-        um_handover_locked(h.lo, h.hi);
-    }
 }

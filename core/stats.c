@@ -120,9 +120,10 @@ static const struct {
     {"readahead_used", &um_stats.readahead_used},
     {"readahead_async", &um_stats.readahead_async},
     {"pages_filled", &um_stats.pages_filled},   {"bytes_read", &um_stats.bytes_read},
-    {"evictions", &um_stats.evictions},         {"wp_faults", &um_stats.wp_faults},
-    {"dirtied_pages", &um_stats.dirtied_pages}, {"writeback_bytes", &um_stats.writeback_bytes},
-    {"private_pages", &um_stats.private_pages}, {"peak_resident", &um_stats.peak_resident},
+    {"evictions", &um_stats.evictions},         {"minor_faults", &um_stats.minor_faults},
+    {"wp_faults", &um_stats.wp_faults},         {"dirtied_pages", &um_stats.dirtied_pages},
+    {"writeback_bytes", &um_stats.writeback_bytes},
+    {"peak_resident", &um_stats.peak_resident},
 };
 
 static size_t format(char *out, size_t size, bool json)

@@ -27,10 +27,10 @@ struct um_stats {
     _Atomic uint64_t pages_filled;  /* 4 KiB pages installed */
     _Atomic uint64_t bytes_read;    /* bytes read from files */
     _Atomic uint64_t evictions;     /* blocks evicted to stay within the budget */
+    _Atomic uint64_t minor_faults;  /* faults on pages the cache held but had not mapped there */
     _Atomic uint64_t wp_faults;     /* write-protect faults: first stores to clean pages */
     _Atomic uint64_t dirtied_pages; /* 4 KiB pages marked dirty (shared mappings) */
     _Atomic uint64_t writeback_bytes; /* bytes written back to files */
-    _Atomic uint64_t private_pages; /* 4 KiB pages that became private by a store */
     _Atomic uint64_t peak_resident; /* most bytes charged to the budget at once */
     /* Time to serve a fault event, from reading it to the end of its handling: buckets of a
      * quarter power of two of nanoseconds. */

@@ -61,11 +61,12 @@ int um_uffd_register(int uffd, uintptr_t addr, size_t len, bool wp)
 {
     struct uffdio_register reg = {
         .range = {.start = addr, .len = len},
-        .mode = UFFDIO_REGISTER_MODE_MISSING | (wp ? UFFDIO_REGISTER_MODE_WP : 0),
+        .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
+                (wp ? UFFDIO_REGISTER_MODE_WP : 0),
     };
     if (ioctl(uffd, UFFDIO_REGISTER, &reg))
         return -1;
-    uint64_t need = (1ULL << _UFFDIO_COPY) | (wp ? 1ULL << _UFFDIO_WRITEPROTECT : 0);
+    uint64_t need = (1ULL << _UFFDIO_CONTINUE) | (wp ? 1ULL << _UFFDIO_WRITEPROTECT : 0);
     if ((reg.ioctls & need) != need) {
         errno = ENOSYS;
         return -1;
@@ -73,27 +74,32 @@ int um_uffd_register(int uffd, uintptr_t addr, size_t len, bool wp)
     return 0;
 }
 
-size_t um_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, bool wp)
+size_t um_uffd_continue(int uffd, uintptr_t dst, size_t len, bool wp)
 {
-    size_t done = 0;
+    size_t done = 0, step = len;
     while (done < len) {
-        struct uffdio_copy copy = {
-            .dst = dst + done,
-            .src = (uintptr_t)src + done,
-            .len = len - done,
-            .mode = wp ? UFFDIO_COPY_MODE_WP : 0,
+        size_t want = len - done < step ? len - done : step;
+        struct uffdio_continue cont = {
+            .range = {.start = dst + done, .len = want},
+            .mode = wp ? UFFDIO_CONTINUE_MODE_WP : 0,
         };
-        if (ioctl(uffd, UFFDIO_COPY, &copy) == 0) {
-            done = len;
-            break;
+        if (ioctl(uffd, UFFDIO_CONTINUE, &cont) == 0) {
+            done += want;
+            continue;
         }
         int err = errno;
-        if (copy.copy > 0)
-            done += (size_t)copy.copy;
-        if (err == EAGAIN) /* a mapping change is pending: retry the rest */
+        if (cont.mapped > 0)
+            done += (size_t)cont.mapped;
+        if (err == EAGAIN) /* a mapping change is pending, or a page was present: go on */
             continue;
-        if (err == EEXIST) { /* a page is there already (a racing fill): step over it */
+        if (err == EEXIST) { /* a page is mapped already (a racing fault): step over it */
             done += UM_PAGE;
+            continue;
+        }
+        if (err == ENOENT && step > UM_PAGE) {
+            /* The range reaches into another mapping (a piece handed to the kernel): go page
+             * by page up to it. */
+            step = UM_PAGE;
             continue;
         }
         break;

@@ -22,6 +22,9 @@
 #ifndef UFFD_FEATURE_MOVE
 #define UFFD_FEATURE_MOVE (1 << 16)
 #endif
+#ifndef UFFDIO_CONTINUE_MODE_WP
+#define UFFDIO_CONTINUE_MODE_WP ((__u64)1 << 1) /* Linux 6.2 */
+#endif
 #ifndef USERFAULTFD_IOC_NEW
 #define USERFAULTFD_IOC 0xAA
 #define USERFAULTFD_IOC_NEW _IO(USERFAULTFD_IOC, 0x00)
@@ -32,12 +35,13 @@
  * Returns the descriptor, or -1 with errno set (EPERM/EACCES: not permitted here). */
 int um_uffd_open(uint64_t wanted, uint64_t *features);
 
-/* Register for missing-page faults, and for write-protect faults too when `wp`. */
+/* Register a mapping of the cache's memfd for missing and minor faults (pages not in the memfd,
+ * and pages in it but not mapped here), and for write-protect faults too when `wp`. */
 int um_uffd_register(int uffd, uintptr_t addr, size_t len, bool wp);
-/* Install len bytes from src at dst (write-protected when `wp`) and wake waiters. Returns the
- * number of bytes now present from dst on (pages already present count); less than len on
- * error. */
-size_t um_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, bool wp);
+/* Map the memfd's pages behind [dst, dst + len) there (write-protected when `wp`) and wake
+ * waiters. Returns the number of bytes now present from dst on (pages already present count);
+ * less than len on error. */
+size_t um_uffd_continue(int uffd, uintptr_t dst, size_t len, bool wp);
 /* Write-protect [addr, addr + len), or lift the protection and wake the writers waiting. */
 int um_uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect);
 void um_uffd_wake(int uffd, uintptr_t addr, size_t len);

@@ -127,12 +127,15 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
         new_addr = va_arg(ap, void *);
         va_end(ap);
     }
-    if (!um_shim_depth && um_runtime_active()) {
-        um_shim_depth++;
-        um_mremap_prepare(old, old_len);
+    if (um_shim_depth || !um_runtime_active())
+        return um_next_mremap(old, old_len, new_len, flags, new_addr);
+    um_shim_depth++;
+    void *result;
+    if (!um_mremap(old, old_len, new_len, flags, new_addr, &result)) {
         if (flags & MREMAP_FIXED)
             um_forget(new_addr, new_len);
-        um_shim_depth--;
+        result = um_next_mremap(old, old_len, new_len, flags, new_addr);
     }
-    return um_next_mremap(old, old_len, new_len, flags, new_addr);
+    um_shim_depth--;
+    return result;
 }

@@ -122,8 +122,9 @@ static inline const char *maps_line(const void *addr)
     return line;
 }
 
-/* Served by the shim: anonymous memory registered with userfaultfd for missing pages ("um" in
- * the VMA's VmFlags), not the file itself. */
+/* Served by the shim: registered with userfaultfd for missing pages ("um" in the VMA's
+ * VmFlags), whatever backs it (anonymous memory, or the shim's memfd, which has an inode); the
+ * kernel's own file mappings never are. */
 static inline bool is_managed(const void *addr)
 {
     FILE *f = fopen("/proc/self/smaps", "r");
@@ -138,8 +139,6 @@ static inline bool is_managed(const void *addr)
         unsigned long ino;
         if (sscanf(line, "%lx-%lx %7s %lx %15s %lu", &lo, &hi, perms, &off, dev, &ino) == 6) {
             inside = lo <= a && a < hi;
-            if (inside && ino != 0)
-                break; /* file-backed: the kernel serves it */
         } else if (inside && !strncmp(line, "VmFlags:", 8)) {
             managed = strstr(line, " um") != NULL;
             break;
