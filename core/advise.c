@@ -45,7 +45,7 @@ static void remove_piece(const struct um_entry *e, uintptr_t lo, uintptr_t hi, v
     struct um_domain *d = e->map->dom;
     uint64_t off = um_entry_off(e, lo), len = hi - lo;
     int err = um_domain_flush(d, off, off + len, UM_FLUSH_RELEASE);
-    if (!err && syscall(SYS_fallocate, d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+    if (!err && syscall(SYS_fallocate, um_here(d)->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                         (off_t)off, (off_t)len))
         err = errno;
     if (!err)
@@ -99,7 +99,7 @@ static bool prefetch(void *addr, uintptr_t lo, uintptr_t hi, int *result)
             const struct um_entry *e = um_registry_find(r, at);
             uintptr_t end = e ? (e->end < hi ? e->end : hi) : at + UM_PAGE;
             if (e)
-                um_prefetch_locked(e, at, end, buf, um_rt.cache.budget / 2);
+                um_prefetch_locked(e, at, end, buf, um_rt.cache->budget / 2);
             at = end;
         }
         um_os_free(buf, buf_len);
@@ -174,7 +174,7 @@ static void check_protect(const struct um_entry *e, uintptr_t lo, uintptr_t hi, 
     (void)lo;
     (void)hi;
     struct protect *p = arg;
-    if (e->map->shared && (p->prot & PROT_WRITE) && !e->map->dom->writable)
+    if (e->map->shared && (p->prot & PROT_WRITE) && !um_here(e->map->dom)->writable)
         p->err = EACCES;
 }
 

@@ -6,8 +6,10 @@
 #include <sys/mman.h>
 
 #include "log.h"
+#include "members.h"
 #include "domain.h"
 #include "os.h"
+#include "shm.h"
 #include "stats.h"
 
 #define NSHARDS 8u
@@ -32,25 +34,24 @@ int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned
     c->background = background;
     c->nshards = NSHARDS;
     /* A frame holds at least one 4 KiB page, so this many frames can never run out before the
-     * budget does. The tables are lazily backed: only frames ever used cost memory. */
+     * budget does. The tables are lazily backed: only frames ever used cost memory. They are
+     * shared with fork children (shm.h), as are the locks. */
     c->nframes = (uint32_t)(budget / UM_PAGE + NSHARDS);
-    c->frames = um_os_alloc((size_t)c->nframes * sizeof *c->frames);
-    c->nodes = um_os_alloc((size_t)c->nframes * sizeof *c->nodes);
-    c->shards = um_os_alloc(NSHARDS * sizeof *c->shards);
+    c->frames = um_shm_alloc((size_t)c->nframes * sizeof *c->frames);
+    c->nodes = um_shm_alloc((size_t)c->nframes * sizeof *c->nodes);
+    c->shards = um_shm_alloc(NSHARDS * sizeof *c->shards);
     if (!c->frames || !c->nodes || !c->shards)
         return -1;
     for (unsigned s = 0; s < NSHARDS; s++) {
         struct um_shard *sh = &c->shards[s];
-        pthread_mutex_init(&sh->lock, NULL);
+        um_shm_mutex_init(&sh->lock);
         sh->free_head = UM_NO_FRAME;
         sh->next_unused = s;
-        sh->policy_state[c->default_policy] = um_os_alloc(policy->state_size);
+        sh->policy_state[c->default_policy] = um_shm_alloc(policy->state_size);
         if (!sh->policy_state[c->default_policy])
             return -1;
         policy->init(sh->policy_state[c->default_policy], c->nodes);
     }
-    pthread_mutex_init(&c->pressure_lock, NULL);
-    pthread_cond_init(&c->pressure_cond, NULL);
     return 0;
 }
 
@@ -60,7 +61,7 @@ static void *policy_state(struct um_cache *c, struct um_shard *s, unsigned *p)
 {
     if (!s->policy_state[*p]) {
         const struct um_policy_ops *ops = c->slot_ops[*p];
-        void *state = um_os_alloc(ops->state_size);
+        void *state = um_shm_alloc(ops->state_size);
         if (!state) {
             *p = c->default_policy;
             return s->policy_state[*p];
@@ -113,11 +114,9 @@ void um_cache_set_share(struct um_cache *c, unsigned slot, const struct um_polic
 
 static void signal_pressure(struct um_cache *c)
 {
-    if (atomic_exchange(&c->pressure, true))
+    if (atomic_exchange(&c->pressure, 1))
         return;
-    pthread_mutex_lock(&c->pressure_lock);
-    pthread_cond_broadcast(&c->pressure_cond);
-    pthread_mutex_unlock(&c->pressure_lock);
+    um_futex_wake(&c->pressure);
 }
 
 static unsigned evict_in(struct um_cache *c, unsigned slot, size_t want);
@@ -190,6 +189,7 @@ static uint32_t take_free_frame(struct um_cache *c)
         }
         if (f != UM_NO_FRAME) {
             atomic_store(&c->frames[f].dirty, 0);
+            atomic_store(&c->frames[f].writers, 0);
             atomic_store(&c->frames[f].state, UM_FRAME_FILLING);
         }
         pthread_mutex_unlock(&s->lock);
@@ -357,13 +357,32 @@ static void drop_frames(struct um_cache *c, uint32_t *frames, unsigned n)
     }
     for (unsigned i = 0; i < n; i++) {
         struct um_frame *fr = &c->frames[frames[i]];
-        struct um_file_stats *fs = fr->dom->stats;
+        struct um_file_stats *fs = um_here(fr->dom)->stats;
         atomic_store(&fr->dom->slots[fr->block], 0);
         free_frame(c, frames[i], fr->len);
         um_stat_add(&um_stats.evictions, 1);
         if (fs)
             um_stat_add(&fs->evictions, 1);
     }
+}
+
+/* Whether no living process has a view of d (members.h): then its memfd is gone, and its
+ * frames are bookkeeping only. */
+static bool domain_abandoned(struct um_domain *d)
+{
+    uint64_t members = atomic_load(&d->members);
+    for (unsigned i = 0; i < UM_MAX_MEMBERS; i++)
+        if ((members >> i & 1) && um_member_alive(i))
+            return false;
+    return true;
+}
+
+static void forget_frame(struct um_cache *c, uint32_t f)
+{
+    struct um_frame *fr = &c->frames[f];
+    atomic_store(&fr->dom->slots[fr->block], 0);
+    free_frame(c, f, fr->len);
+    um_stat_add(&um_stats.evictions, 1);
 }
 
 /* Evict at least `want` bytes of slot `slot` (UM_SLOTS: of any) where there are, writing dirty
@@ -378,7 +397,11 @@ static unsigned evict_in(struct um_cache *c, unsigned slot, size_t want)
     unsigned n = claim_victims(c, slot, want, victims, UM_EVICT_BATCH), kept = 0;
     for (unsigned i = 0; i < n; i++) {
         uint32_t f = victims[i];
-        if (atomic_load(&c->frames[f].dirty) && c->writeback && c->writeback(c, f))
+        if (!um_here(c->frames[f].dom) && domain_abandoned(c->frames[f].dom))
+            forget_frame(c, f); /* its memfd went with the last process that had it */
+        else if (!um_here(c->frames[f].dom))
+            um_cache_release(c, f); /* another member's own domain: that member evicts it */
+        else if (atomic_load(&c->frames[f].dirty) && c->writeback && c->writeback(c, f))
             um_cache_release(c, f); /* kept, still dirty; msync() will report the error */
         else
             victims[kept++] = f;
@@ -430,17 +453,17 @@ void um_cache_unlock_frame(struct um_cache *c, uint32_t f)
     pthread_mutex_unlock(&shard_of(c, f)->lock);
 }
 
-void um_cache_evictor_step(struct um_cache *c)
+void um_cache_evictor_step(struct um_cache *c, unsigned wait_ms)
 {
-    pthread_mutex_lock(&c->pressure_lock);
-    while (!atomic_load(&c->pressure))
-        pthread_cond_wait(&c->pressure_cond, &c->pressure_lock);
-    pthread_mutex_unlock(&c->pressure_lock);
+    if (!atomic_load(&c->pressure))
+        um_futex_wait_ms(&c->pressure, 0, wait_ms);
+    if (!atomic_load(&c->pressure))
+        return;
     for (size_t now; (now = um_cache_charged(c)) > c->low && um_cache_evict(c, now - c->low);)
         ;
-    atomic_store(&c->pressure, false);
+    atomic_store(&c->pressure, 0);
     /* A fill may have crossed `high` after the loop ended but before the flag dropped, and
      * seen the flag still set: look again rather than sleep through it. */
     if (um_cache_charged(c) > c->high)
-        atomic_store(&c->pressure, true);
+        atomic_store(&c->pressure, 1);
 }

@@ -57,6 +57,9 @@ struct um_frame {
     /* Stored-to chunks of the range (bit i: the i-th 1/64 of the block, or 4 KiB). Changed
      * only under the shard lock while RESIDENT, or by the owner of a BUSY frame. */
     _Atomic uint64_t dirty;
+    /* Member processes that let stores through to the block since its last write-back: each
+     * must write-protect it again before the next one (members.h). Changed like `dirty`. */
+    _Atomic uint64_t writers;
 };
 
 struct um_cache;
@@ -90,9 +93,9 @@ struct um_cache {
      * shard in turn follows the policy across the whole cache (within one frame per shard). */
     _Atomic unsigned alloc_cursor, victim_cursor;
     /* Background eviction: woken when charged bytes cross `high`. */
-    pthread_mutex_t pressure_lock;
-    pthread_cond_t pressure_cond;
-    _Atomic bool pressure;
+    /* A futex word, not a condition variable: the waiters may be in several processes, and a
+     * process-shared condition variable hangs its broadcasters once a waiter dies (seen). */
+    _Atomic uint32_t pressure;
     _Atomic unsigned waiters; /* threads in um_cache_wait(): state changes wake them only then */
     bool background; /* evictor threads exist */
     um_writeback_fn writeback; /* NULL: frames are never dirty */
@@ -138,8 +141,9 @@ void um_cache_wait(struct um_cache *c, uint32_t f, uint32_t state);
  * writing dirty ones back first. The number of frames evicted: 0 when nothing could be (nothing
  * resident, or no dirty victim could be written back). */
 unsigned um_cache_evict(struct um_cache *c, size_t want);
-/* Background evictor body: wait for pressure, then evict down to the low watermark. */
-void um_cache_evictor_step(struct um_cache *c);
+/* Background evictor body: wait for pressure (up to `wait_ms`), then evict down to the low
+ * watermark. */
+void um_cache_evictor_step(struct um_cache *c, unsigned wait_ms);
 
 static inline size_t um_cache_charged(struct um_cache *c)
 {

@@ -27,7 +27,8 @@ void um_file_sync(const struct stat *st, uint64_t off, uint64_t len, bool invali
         return;
     uint64_t hi = off + len < off ? UINT64_MAX : off + len;
     um_registry_rdlock(&um_rt.registry);
-    struct um_domain *d = um_domains_find(st->st_dev, st->st_ino);
+    struct um_view *v = um_domains_find(st->st_dev, st->st_ino);
+    struct um_domain *d = v ? v->dom : NULL;
     int shrink = 0;
     if (d) {
         um_domain_flush(d, off, hi, invalidate ? UM_FLUSH_INVALIDATE : UM_FLUSH_RELEASE);
@@ -40,8 +41,8 @@ void um_file_sync(const struct stat *st, uint64_t off, uint64_t len, bool invali
     /* The file shrank: the memfd follows with no fill in flight, so that past the new end the
      * kernel raises SIGBUS as for the file. */
     um_registry_wrlock(&um_rt.registry);
-    d = um_domains_find(st->st_dev, st->st_ino);
-    if (d)
-        um_domain_follow_file(d, true);
+    v = um_domains_find(st->st_dev, st->st_ino);
+    if (v)
+        um_domain_follow_file(v->dom, true);
     um_registry_unlock(&um_rt.registry);
 }

@@ -10,7 +10,13 @@
 
 #include "fds.h"
 #include "os.h"
+#include "shm.h"
 #include "uffd.h"
+
+static unsigned me;
+
+unsigned um_domain_me(void) { return me; }
+void um_domain_set_me(unsigned member) { me = member; }
 
 /* Named after the file (its last component: the name shows in /proc/PID/maps). */
 static int memfd_for(const char *path)
@@ -22,44 +28,60 @@ static int memfd_for(const char *path)
     return fd < 0 ? -1 : um_fd_adopt(fd);
 }
 
-struct um_domain *um_domain_new(int fd, bool writable, const char *path, dev_t dev, ino_t ino,
-                                size_t pagesize, uint64_t file_size)
+static struct um_view *view_new(struct um_domain *d, int memfd, int fd, bool writable)
+{
+    struct um_view *v = um_os_alloc(sizeof *v);
+    if (!v)
+        return NULL;
+    v->dom = d;
+    v->memfd = memfd;
+    v->fd = fd;
+    v->direct_fd = -1;
+    v->writable = writable;
+    pthread_mutex_init(&v->stream_lock, NULL);
+    pthread_mutex_init(&v->ranges_lock, NULL);
+    return v;
+}
+
+struct um_view *um_domain_new(int fd, bool writable, const char *path, dev_t dev, ino_t ino,
+                              size_t pagesize, uint64_t file_size)
 {
     unsigned shift = (unsigned)__builtin_ctzl(pagesize);
     size_t nslots = (size_t)(UM_DOMAIN_MAX_BYTES >> shift);
     /* The slot table is lazily backed: a huge sparse file costs only the slots touched. */
     size_t alloc_len = sizeof(struct um_domain) + nslots * sizeof(_Atomic uint32_t);
-    struct um_domain *d = um_os_alloc(alloc_len);
-    if (!d)
-        return NULL;
-    d->memfd = memfd_for(path);
-    if (d->memfd < 0) {
-        um_os_free(d, alloc_len);
+    struct um_domain *d = um_shm_alloc(alloc_len);
+    int memfd = d ? memfd_for(path) : -1;
+    struct um_view *v = memfd >= 0 ? view_new(d, memfd, fd, writable) : NULL;
+    if (!v) {
+        if (memfd >= 0)
+            um_fd_close(memfd);
+        um_shm_free(d, alloc_len);
+        errno = ENOMEM;
         return NULL;
     }
     d->alloc_len = alloc_len;
     d->nslots = nslots;
     d->dev = dev;
     d->ino = ino;
-    d->fd = fd;
-    d->direct_fd = -1;
-    d->writable = writable;
     d->pagesize = pagesize;
     d->shift = shift;
     d->chunk_shift = shift > 18 ? shift - 6 : 12;
     atomic_init(&d->file_size, file_size);
-    pthread_mutex_init(&d->stream_lock, NULL);
-    pthread_mutex_init(&d->ranges_lock, NULL);
-    pthread_mutex_init(&d->size_lock, NULL);
+    um_shm_mutex_init(&d->size_lock);
     snprintf(d->path, sizeof d->path, "%s", path);
+    d->views[me] = v;
+    atomic_store(&d->members, 1ULL << me);
     if (um_domain_resize(d, file_size)) {
         int err = errno;
-        um_fd_close(d->memfd);
-        um_os_free(d, alloc_len);
+        d->views[me] = NULL;
+        um_fd_close(memfd);
+        um_os_free(v, sizeof *v);
+        um_shm_free(d, alloc_len);
         errno = err;
         return NULL;
     }
-    return d;
+    return v;
 }
 
 int um_domain_resize(struct um_domain *d, uint64_t file_size)
@@ -72,7 +94,7 @@ int um_domain_resize(struct um_domain *d, uint64_t file_size)
     pthread_mutex_lock(&d->size_lock);
     int rc = 0;
     if (size != atomic_load(&d->memfd_size)) {
-        rc = (int)syscall(SYS_ftruncate, d->memfd, (off_t)size);
+        rc = (int)syscall(SYS_ftruncate, um_here(d)->memfd, (off_t)size);
         if (rc == 0)
             atomic_store(&d->memfd_size, size);
     }
@@ -83,8 +105,8 @@ int um_domain_resize(struct um_domain *d, uint64_t file_size)
 int um_domain_punch(struct um_domain *d, uint64_t off, uint64_t len)
 {
     /* By system call: the shim interposes fallocate(). */
-    return (int)syscall(SYS_fallocate, d->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                        (off_t)off, (off_t)len);
+    return (int)syscall(SYS_fallocate, um_here(d)->memfd,
+                        FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
 }
 
 int um_domain_store(struct um_domain *d, const void *buf, size_t len, uint64_t off)
@@ -93,9 +115,10 @@ int um_domain_store(struct um_domain *d, const void *buf, size_t len, uint64_t o
      * the kernel lets the program touch pages instead of raising SIGBUS. */
     uint64_t end = atomic_load(&d->memfd_size);
     len = off >= end ? 0 : (end - off < len ? (size_t)(end - off) : len);
+    int memfd = um_here(d)->memfd;
     size_t done = 0;
     while (done < len) {
-        ssize_t n = um_os_pwrite(d->memfd, (const char *)buf + done, len - done,
+        ssize_t n = um_os_pwrite(memfd, (const char *)buf + done, len - done,
                                  (off_t)(off + done));
         if (n < 0 && errno == EINTR)
             continue;
@@ -106,49 +129,54 @@ int um_domain_store(struct um_domain *d, const void *buf, size_t len, uint64_t o
     return 0;
 }
 
-void um_domain_free(struct um_domain *d)
+void um_view_free(struct um_view *v)
 {
-    if (!d)
+    if (!v)
         return;
-    um_fd_close(d->memfd);
-    if (d->fd >= 0)
-        um_fd_close(d->fd);
-    if (d->direct_fd >= 0)
-        um_fd_close(d->direct_fd);
-    um_os_free(d->ranges, d->ranges_cap * sizeof *d->ranges);
-    um_os_free(d, d->alloc_len);
+    um_fd_close(v->memfd);
+    if (v->fd >= 0)
+        um_fd_close(v->fd);
+    if (v->direct_fd >= 0)
+        um_fd_close(v->direct_fd);
+    um_os_free(v->ranges, v->ranges_cap * sizeof *v->ranges);
+    um_os_free(v, sizeof *v);
 }
 
-int um_domain_reserve_ranges(struct um_domain *d, size_t n)
+void um_domain_free(struct um_domain *d)
 {
-    if (n <= d->ranges_cap)
+    um_shm_free(d, d->alloc_len);
+}
+
+int um_view_reserve_ranges(struct um_view *v, size_t n)
+{
+    if (n <= v->ranges_cap)
         return 0;
     size_t cap = n < 8 ? 8 : n * 2;
     struct um_dom_range *a = um_os_alloc(cap * sizeof *a);
     if (!a)
         return -1;
-    pthread_mutex_lock(&d->ranges_lock);
-    for (size_t i = 0; i < d->nranges; i++)
-        a[i] = d->ranges[i];
-    struct um_dom_range *old = d->ranges;
-    size_t old_cap = d->ranges_cap;
-    d->ranges = a;
-    d->ranges_cap = cap;
-    pthread_mutex_unlock(&d->ranges_lock);
+    pthread_mutex_lock(&v->ranges_lock);
+    for (size_t i = 0; i < v->nranges; i++)
+        a[i] = v->ranges[i];
+    struct um_dom_range *old = v->ranges;
+    size_t old_cap = v->ranges_cap;
+    v->ranges = a;
+    v->ranges_cap = cap;
+    pthread_mutex_unlock(&v->ranges_lock);
     um_os_free(old, old_cap * sizeof *old);
     return 0;
 }
 
-struct um_dom_range *um_domain_ranges_begin(struct um_domain *d)
+struct um_dom_range *um_view_ranges_begin(struct um_view *v)
 {
-    pthread_mutex_lock(&d->ranges_lock);
-    return d->ranges;
+    pthread_mutex_lock(&v->ranges_lock);
+    return v->ranges;
 }
 
-void um_domain_ranges_end(struct um_domain *d, size_t n)
+void um_view_ranges_end(struct um_view *v, size_t n)
 {
-    d->nranges = n;
-    pthread_mutex_unlock(&d->ranges_lock);
+    v->nranges = n;
+    pthread_mutex_unlock(&v->ranges_lock);
 }
 
 /* The address range of file bytes [off, off + len) in r: false if r maps none of them. */
@@ -163,29 +191,32 @@ static bool clip(const struct um_dom_range *r, uint64_t off, uint64_t len, uintp
     return a < b;
 }
 
-int um_domain_protect(struct um_domain *d, int uffd, uint64_t off, uint64_t len)
+int um_view_protect(struct um_view *v, int uffd, uint64_t off, uint64_t len)
 {
     int rc = 0;
-    pthread_mutex_lock(&d->ranges_lock);
-    for (size_t i = 0; i < d->nranges; i++) {
+    pthread_mutex_lock(&v->ranges_lock);
+    for (size_t i = 0; i < v->nranges; i++) {
         uintptr_t lo, hi;
-        if (d->ranges[i].tracked && clip(&d->ranges[i], off, len, &lo, &hi) &&
+        if (v->ranges[i].tracked && clip(&v->ranges[i], off, len, &lo, &hi) &&
             um_uffd_writeprotect(uffd, lo, hi - lo, true))
             rc = -1;
     }
-    pthread_mutex_unlock(&d->ranges_lock);
+    pthread_mutex_unlock(&v->ranges_lock);
     return rc;
 }
 
 unsigned um_domain_mapped(struct um_domain *d, uint64_t off, uint64_t len, struct iovec *out,
                           unsigned n, unsigned most)
 {
-    pthread_mutex_lock(&d->ranges_lock);
-    for (size_t i = 0; i < d->nranges && n < most; i++) {
+    struct um_view *v = um_here(d);
+    if (!v)
+        return n;
+    pthread_mutex_lock(&v->ranges_lock);
+    for (size_t i = 0; i < v->nranges && n < most; i++) {
         uintptr_t lo, hi;
-        if (d->ranges[i].shared && clip(&d->ranges[i], off, len, &lo, &hi))
+        if (v->ranges[i].shared && clip(&v->ranges[i], off, len, &lo, &hi))
             out[n++] = (struct iovec){.iov_base = (void *)lo, .iov_len = hi - lo};
     }
-    pthread_mutex_unlock(&d->ranges_lock);
+    pthread_mutex_unlock(&v->ranges_lock);
     return n;
 }

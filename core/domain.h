@@ -1,17 +1,21 @@
 /* A cache domain: the resident blocks of one file, held once, in a memfd at their file offsets.
  *
- * Every managed mapping of the file in this process maps that memfd (MAP_SHARED or MAP_PRIVATE,
- * as the program asked), whatever path, descriptor or address it was mapped under, so that all
- * of them see the same pages, as through the kernel's page cache. The core never maps the memfd
- * itself: fills pwrite() into it and write-back copies out of it by file I/O, so no mapping of
- * it is ever left unregistered (a touch there would put a page of zeros into the memfd).
+ * Every managed mapping of the file maps that memfd (MAP_SHARED or MAP_PRIVATE, as the program
+ * asked), whatever path, descriptor or address it was mapped under, and in every process that
+ * inherited the domain through fork(): all of them see the same pages, as through the kernel's
+ * page cache. The core never maps the memfd itself: fills pwrite() into it and write-back copies
+ * out of it by file I/O, so no mapping of it is ever left unregistered (a touch there would put
+ * a page of zeros into the memfd).
  *
- * Blocks are `pagesize` bytes of the file at file offsets that are multiples of it. slots[k] is
- * the frame holding block k, plus one, or 0. A frame's state says whether the memfd's pages of
- * the block may be trusted (cache.h); pages the table did not fill never are.
+ * The domain (struct um_domain) lives in memory shared with fork children (shm.h): blocks are
+ * `pagesize` bytes of the file at file offsets that are multiples of it; slots[k] is the frame
+ * holding block k, plus one, or 0. A frame's state says whether the memfd's pages of the block
+ * may be trusted (cache.h); pages the table did not fill never are. Each member process has its
+ * own view of it (struct um_view): its descriptors and the address ranges where it maps the
+ * domain, which evictors zap and write-back protects.
  *
- * Owned by the registry's write lock for creation, lookup and teardown (map.c, unmap.c); fills
- * and evictions touch only slots (atomics) and the write-protect list (its own lock). */
+ * Views are created, found and freed under the registry write lock (map.c, domains.c); fills and
+ * evictions touch only slots (atomics), the range list (its own lock) and the size (its own). */
 #ifndef UM_DOMAIN_H
 #define UM_DOMAIN_H
 
@@ -28,6 +32,8 @@
 
 /* File offsets a domain can serve (its slot table is reserved for this many bytes). */
 #define UM_DOMAIN_MAX_BYTES ((uint64_t)1 << 40)
+/* Processes sharing the cache at once (a parent and its fork children). */
+#define UM_MAX_MEMBERS 64
 
 /* An address range of this process mapping the domain (a registry entry, copied so that
  * evictors and write-back need no registry lock). */
@@ -38,43 +44,61 @@ struct um_dom_range {
     bool tracked;  /* registered for write-protect faults: protected before a write-back */
 };
 
-struct um_domain {
-    struct um_domain *next; /* the process's domains (registry write lock) */
-    dev_t dev;
-    ino_t ino;
+struct um_domain;
+
+/* One member process's view of a domain (private memory). */
+struct um_view {
+    struct um_view *next;   /* the process's views (registry write lock) */
+    struct um_domain *dom;
     int memfd;
-    /* The file's size, rounded up to whole pages: past it, a touch of a mapping raises SIGBUS
-     * (BUS_ADRERR) in the kernel itself, exactly as past the end of the file. Follows the size
-     * changes made through this process (coherence.c), under size_lock. */
-    _Atomic uint64_t memfd_size;
-    pthread_mutex_t size_lock;
     int fd;                 /* the file, read-write where it can be opened so */
     int direct_fd;          /* the file opened O_DIRECT for cold fills; -1: none */
     bool direct_always;     /* UFFDMAP_IO=direct */
-    bool writable;          /* fd is open for writing: shared writable mappings possible */
+    bool writable;          /* fd is open for writing: write-back possible from here */
+    unsigned users;         /* this process's mappings of the domain (registry write lock) */
+    struct um_file_stats *stats;
+    pthread_mutex_t stream_lock; /* streaming read-ahead's device reads, one at a time (io.h) */
+    pthread_mutex_t ranges_lock; /* guards ranges[]: a leaf lock, taken last */
+    struct um_dom_range *ranges;
+    size_t nranges, ranges_cap;
+};
+
+struct um_domain {
+    dev_t dev;
+    ino_t ino;
+    /* The file's size, rounded up to whole pages: past it, a touch of a mapping raises SIGBUS
+     * (BUS_ADRERR) in the kernel itself, exactly as past the end of the file. Follows the size
+     * changes made through member processes (coherence.c), under size_lock. */
+    _Atomic uint64_t memfd_size;
+    pthread_mutex_t size_lock;
     size_t pagesize;
     unsigned shift;         /* log2(pagesize) */
     unsigned chunk_shift;   /* log2 of the dirty-tracking unit: max(4 KiB, pagesize / 64) */
     unsigned policy;        /* eviction policy slot (cache.h) */
     _Atomic uint64_t file_size; /* last size seen; refreshed when a fill reaches past it */
     _Atomic int wb_error;   /* errno of a write-back that failed, until msync() reports it */
-    struct um_file_stats *stats;
-    pthread_mutex_t stream_lock; /* streaming read-ahead's device reads, one at a time (io.h) */
-    unsigned users;         /* mappings using the domain (registry write lock) */
-    pthread_mutex_t ranges_lock; /* guards ranges[]: a leaf lock, taken last */
-    struct um_dom_range *ranges;
-    size_t nranges, ranges_cap;
+    _Atomic uint64_t members; /* bit i: member process i has a view (members.h) */
+    struct um_view *views[UM_MAX_MEMBERS]; /* each member's own, meaningful to it alone */
     char path[192];
     size_t nslots;
     size_t alloc_len;
     _Atomic uint32_t slots[];
 };
 
-/* Where d's fills read from (io.h). */
+/* This process's member number (members.c), and its view of d, or NULL if it has none. */
+unsigned um_domain_me(void);
+void um_domain_set_me(unsigned me);
+static inline struct um_view *um_here(const struct um_domain *d)
+{
+    return d->views[um_domain_me()];
+}
+
+/* Where d's fills read from here (io.h). */
 static inline struct um_io_src um_domain_io(struct um_domain *d)
 {
-    return (struct um_io_src){.fd = d->fd, .direct_fd = d->direct_fd,
-                              .direct_always = d->direct_always, .size = &d->file_size};
+    struct um_view *v = um_here(d);
+    return (struct um_io_src){.fd = v->fd, .direct_fd = v->direct_fd,
+                              .direct_always = v->direct_always, .size = &d->file_size};
 }
 
 static inline size_t um_domain_block(const struct um_domain *d, uint64_t off)
@@ -87,32 +111,35 @@ static inline uint64_t um_domain_block_off(const struct um_domain *d, size_t k)
     return (uint64_t)k << d->shift;
 }
 
-/* A new domain for the file behind fd (of that identity and size), taking ownership of fd.
- * NULL with errno on failure (fd then still the caller's). */
-struct um_domain *um_domain_new(int fd, bool writable, const char *path, dev_t dev, ino_t ino,
-                                size_t pagesize, uint64_t file_size);
+/* A new domain for the file behind fd (of that identity and size), with this process's view of
+ * it, taking ownership of fd. NULL with errno on failure (fd then still the caller's). */
+struct um_view *um_domain_new(int fd, bool writable, const char *path, dev_t dev, ino_t ino,
+                              size_t pagesize, uint64_t file_size);
 /* Size the memfd for a file of file_size bytes: 0, or -1 with errno (EFBIG past
  * UM_DOMAIN_MAX_BYTES). Growing is safe at any time; before shrinking, the caller drops the
- * blocks past the new end with no fill in flight (registry write lock). */
+ * blocks past the new end with no fill in flight in any member. */
 int um_domain_resize(struct um_domain *d, uint64_t file_size);
-/* Release the memfd's pages of [off, off + len) (zapping them from every mapping). */
+/* Release the memfd's pages of [off, off + len) (zapping them from every mapping of every
+ * member). */
 int um_domain_punch(struct um_domain *d, uint64_t off, uint64_t len);
-/* Copy [off, off + len) of the memfd into buf / from buf into the memfd: 0 or an errno. */
+/* Copy buf into the memfd at off, never past its end: 0 or an errno. */
 int um_domain_store(struct um_domain *d, const void *buf, size_t len, uint64_t off);
-/* Close the descriptors and free d; its frames must all be gone. */
+/* Close this process's descriptors of v's domain and free v. */
+void um_view_free(struct um_view *v);
+/* Free a domain no member has a view of; its frames must all be gone. */
 void um_domain_free(struct um_domain *d);
 
 /* Room for n ranges (call before changing the registry, so that recording cannot fail). */
-int um_domain_reserve_ranges(struct um_domain *d, size_t n);
+int um_view_reserve_ranges(struct um_view *v, size_t n);
 /* Rewrite the range list (registry write lock held; room reserved): begin returns it locked,
  * end sets its length and unlocks. */
-struct um_dom_range *um_domain_ranges_begin(struct um_domain *d);
-void um_domain_ranges_end(struct um_domain *d, size_t n);
-/* Write-protect file bytes [off, off + len) in every tracked range (before a write-back): 0, or
- * -1 if the kernel refused for a range (then stores there may go unseen). */
-int um_domain_protect(struct um_domain *d, int uffd, uint64_t off, uint64_t len);
-/* Append to out (room for `most`) the address ranges of file bytes [off, off + len) in the
- * shared ranges: the pages a punch would zap. Returns the new count. */
+struct um_dom_range *um_view_ranges_begin(struct um_view *v);
+void um_view_ranges_end(struct um_view *v, size_t n);
+/* Write-protect file bytes [off, off + len) in every tracked range of v, through uffd: 0, or -1
+ * if the kernel refused for a range (then stores there may go unseen). */
+int um_view_protect(struct um_view *v, int uffd, uint64_t off, uint64_t len);
+/* Append to out (room for `most`) the address ranges of file bytes [off, off + len) in this
+ * process's shared ranges of d: the pages a punch would zap. Returns the new count. */
 unsigned um_domain_mapped(struct um_domain *d, uint64_t off, uint64_t len, struct iovec *out,
                           unsigned n, unsigned most);
 

@@ -5,46 +5,78 @@
 #include "fds.h"
 #include "log.h"
 #include "mapping.h"
+#include "members.h"
 #include "runtime.h"
 #include "writeback.h"
 
-static struct um_domain *domains;
+static struct um_view *views;
 
-struct um_domain *um_domains_find(dev_t dev, ino_t ino)
+struct um_view *um_domains_find(dev_t dev, ino_t ino)
 {
-    for (struct um_domain *d = domains; d; d = d->next)
-        if (d->dev == dev && d->ino == ino)
-            return d;
+    for (struct um_view *v = views; v; v = v->next)
+        if (v->dom->dev == dev && v->dom->ino == ino)
+            return v;
     return NULL;
 }
 
-void um_domains_add(struct um_domain *d)
+void um_domains_add(struct um_view *v)
 {
-    d->next = domains;
-    domains = d;
+    v->next = views;
+    views = v;
 }
 
-void um_domain_use(struct um_domain *d) { d->users++; }
-void um_domain_unuse(struct um_domain *d) { d->users--; }
+void um_view_use(struct um_view *v) { v->users++; }
+void um_view_unuse(struct um_view *v) { v->users--; }
+
+/* Whether members other than this one that are still alive have a view of d; the bits of
+ * members that died are cleared on the way. */
+static bool others_remain(struct um_domain *d)
+{
+    uint64_t members = atomic_load(&d->members) & ~(1ULL << um_domain_me());
+    for (unsigned i = 0; i < UM_MAX_MEMBERS; i++)
+        if ((members >> i & 1) && !um_member_alive(i))
+            atomic_fetch_and(&d->members, ~(1ULL << i));
+    return (atomic_load(&d->members) & ~(1ULL << um_domain_me())) != 0;
+}
+
+/* This process lets go of v's domain: the last member standing writes back and frees it. */
+static void leave(struct um_view *v)
+{
+    struct um_domain *d = v->dom;
+    if (others_remain(d)) {
+        /* Stores made here are in the shared memfd, dirty: write them back now while this
+         * process can, rather than leave them to members that may not be able to. */
+        if (v->writable)
+            um_domain_flush(d, 0, UINT64_MAX, UM_FLUSH_RELEASE);
+        atomic_fetch_and(&d->members, ~(1ULL << um_domain_me()));
+        d->views[um_domain_me()] = NULL;
+        um_view_free(v);
+        return;
+    }
+    um_domain_flush(d, 0, UINT64_MAX, UM_FLUSH_DROP);
+    atomic_fetch_and(&d->members, ~(1ULL << um_domain_me()));
+    d->views[um_domain_me()] = NULL;
+    um_view_free(v);
+    um_domain_free(d);
+}
 
 void um_domains_collect(void)
 {
-    for (struct um_domain **at = &domains; *at;) {
-        struct um_domain *d = *at;
-        if (d->users) {
-            at = &d->next;
+    for (struct um_view **at = &views; *at;) {
+        struct um_view *v = *at;
+        if (v->users) {
+            at = &v->next;
             continue;
         }
-        *at = d->next;
-        um_domain_flush(d, 0, UINT64_MAX, UM_FLUSH_DROP);
-        um_domain_free(d);
+        *at = v->next;
+        leave(v);
     }
 }
 
-#define FEW_DOMAINS 8
+#define FEW_VIEWS 8
 
 struct touched {
-    struct um_domain *d[FEW_DOMAINS];
+    struct um_view *v[FEW_VIEWS];
     unsigned n;
     bool all;
 };
@@ -54,21 +86,22 @@ static void note(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *arg
     (void)lo;
     (void)hi;
     struct touched *t = arg;
+    struct um_view *v = um_here(e->map->dom);
     for (unsigned i = 0; i < t->n; i++)
-        if (t->d[i] == e->map->dom)
+        if (t->v[i] == v)
             return;
-    if (t->n < FEW_DOMAINS)
-        t->d[t->n++] = e->map->dom;
+    if (t->n < FEW_VIEWS)
+        t->v[t->n++] = v;
     else
         t->all = true;
 }
 
-static bool wanted(const struct touched *t, const struct um_domain *d)
+static bool wanted(const struct touched *t, const struct um_view *v)
 {
     if (t->all)
         return true;
     for (unsigned i = 0; i < t->n; i++)
-        if (t->d[i] == d)
+        if (t->v[i] == v)
             return true;
     return false;
 }
@@ -80,16 +113,16 @@ static struct um_dom_range range_of(const struct um_entry *e, uintptr_t lo, uint
                                  .shared = m->shared, .tracked = m->shared && m->wp};
 }
 
-/* d's ranges: every registry entry of d, less [xlo, xhi). Room for one more range than there
- * are entries was reserved: only one entry can reach past both ends of [xlo, xhi). */
-static void rebuild(struct um_domain *d, uintptr_t xlo, uintptr_t xhi)
+/* v's ranges: every registry entry of its domain, less [xlo, xhi). Room for one more range
+ * than there are entries was reserved: only one entry can reach past both ends of the gap. */
+static void rebuild(struct um_view *v, uintptr_t xlo, uintptr_t xhi)
 {
     const struct um_registry *r = &um_rt.registry;
-    struct um_dom_range *out = um_domain_ranges_begin(d);
+    struct um_dom_range *out = um_view_ranges_begin(v);
     size_t n = 0;
     for (size_t i = 0; i < r->count; i++) {
         const struct um_entry *e = &r->entries[i];
-        if (e->map->dom != d)
+        if (e->map->dom != v->dom)
             continue;
         if (xlo >= xhi) {
             out[n++] = range_of(e, e->start, e->end);
@@ -100,44 +133,59 @@ static void rebuild(struct um_domain *d, uintptr_t xlo, uintptr_t xhi)
         if (e->end > xhi)
             out[n++] = range_of(e, e->start > xhi ? e->start : xhi, e->end);
     }
-    um_domain_ranges_end(d, n);
+    um_view_ranges_end(v, n);
 }
 
 int um_domains_refresh(uintptr_t lo, uintptr_t hi, uintptr_t except_lo, uintptr_t except_hi)
 {
     struct touched t = {.n = 0};
     um_registry_for_each(&um_rt.registry, lo, hi, note, &t);
-    /* An entry may split in two around [except_lo, except_hi). */
     size_t room = um_rt.registry.count + 1;
-    for (struct um_domain *d = domains; d; d = d->next)
-        if (wanted(&t, d) && um_domain_reserve_ranges(d, room)) {
+    for (struct um_view *v = views; v; v = v->next)
+        if (wanted(&t, v) && um_view_reserve_ranges(v, room)) {
             errno = ENOMEM;
             return -1;
         }
-    for (struct um_domain *d = domains; d; d = d->next)
-        if (wanted(&t, d))
-            rebuild(d, except_lo, except_hi);
+    for (struct um_view *v = views; v; v = v->next)
+        if (wanted(&t, v))
+            rebuild(v, except_lo, except_hi);
     return 0;
 }
 
 int um_domains_flush_all(void)
 {
     int err = 0;
-    for (struct um_domain *d = domains; d; d = d->next) {
-        int e = um_domain_flush(d, 0, UINT64_MAX, UM_FLUSH_RELEASE);
+    for (struct um_view *v = views; v; v = v->next) {
+        int e = um_domain_flush(v->dom, 0, UINT64_MAX, UM_FLUSH_RELEASE);
         err = err ? err : e;
     }
     return err;
 }
 
-void um_domains_close_all(void)
+void um_domains_fork_prepare(unsigned child)
 {
-    for (struct um_domain *d = domains; d; d = d->next) {
-        um_fd_close(d->memfd);
-        if (d->fd >= 0)
-            um_fd_close(d->fd);
-        if (d->direct_fd >= 0)
-            um_fd_close(d->direct_fd);
+    for (struct um_view *v = views; v; v = v->next)
+        atomic_fetch_or(&v->dom->members, 1ULL << child);
+}
+
+void um_domains_fork_child(unsigned child)
+{
+    for (struct um_view *v = views; v; v = v->next) {
+        v->dom->views[child] = v;
+        pthread_mutex_init(&v->stream_lock, NULL);
+        pthread_mutex_init(&v->ranges_lock, NULL);
     }
-    domains = NULL;
+}
+
+void um_domains_abandon(unsigned child)
+{
+    for (struct um_view *v = views; v; v = v->next) {
+        atomic_fetch_and(&v->dom->members, ~(1ULL << child));
+        um_fd_close(v->memfd);
+        if (v->fd >= 0)
+            um_fd_close(v->fd);
+        if (v->direct_fd >= 0)
+            um_fd_close(v->direct_fd);
+    }
+    views = NULL;
 }

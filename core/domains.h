@@ -1,5 +1,6 @@
-/* The process's cache domains, one per managed file (device and inode), and the copies of the
- * registry's ranges each keeps (domain.h). All with the registry write lock held. */
+/* This process's views of cache domains, one per managed file (device and inode), and the copies
+ * of the registry's ranges each keeps (domain.h). All with the registry write lock held, except
+ * where said. */
 #ifndef UM_DOMAINS_H
 #define UM_DOMAINS_H
 
@@ -8,23 +9,29 @@
 
 #include "domain.h"
 
-/* The domain of the file with this identity, or NULL. */
-struct um_domain *um_domains_find(dev_t dev, ino_t ino);
-void um_domains_add(struct um_domain *d);
-/* A mapping of d is added (use) or gone (unuse; d is freed by um_domains_collect()). */
-void um_domain_use(struct um_domain *d);
-void um_domain_unuse(struct um_domain *d);
-/* Write back and free every domain no mapping uses any more. */
+/* This process's view of the file with this identity, or NULL. A registry lock held. */
+struct um_view *um_domains_find(dev_t dev, ino_t ino);
+void um_domains_add(struct um_view *v);
+/* A mapping of v's domain is added (use) or gone (unuse; see um_domains_collect()). */
+void um_view_use(struct um_view *v);
+void um_view_unuse(struct um_view *v);
+/* Leave every domain no mapping here uses any more: its stores are written back, and the
+ * domain is freed with its blocks once no living member has a view of it. */
 void um_domains_collect(void);
-/* Rebuild the range lists of the domains that [lo, hi) of the registry maps (all domains if
- * more than a few), leaving out [except_lo, except_hi): call before those addresses are
- * unmapped or moved, and again after the registry changed. -1 (ENOMEM, nothing changed) if room
- * for the lists cannot be had. */
+/* Rebuild the range lists of the views that [lo, hi) of the registry maps (all of them if more
+ * than a few), leaving out [except_lo, except_hi): call before those addresses are unmapped or
+ * moved, and again after the registry changed. -1 (ENOMEM, nothing changed) if room for the
+ * lists cannot be had. */
 int um_domains_refresh(uintptr_t lo, uintptr_t hi, uintptr_t except_lo, uintptr_t except_hi);
-/* Write back every domain's stores (at exit). The first errno, or 0. */
+/* Write back every domain's stores (msync of everything; at exit). The first errno, or 0. */
 int um_domains_flush_all(void);
-/* Close every domain's descriptors and forget them, writing nothing back (a fork() child: the
- * blocks are the parent's). */
-void um_domains_close_all(void);
+
+/* fork(): before it, make member `child` a member of every domain here; in the child, become
+ * that member's views (the child's copies of this process's). */
+void um_domains_fork_prepare(unsigned child);
+void um_domains_fork_child(unsigned child);
+/* In a child that cannot be a member: close its descriptors of the domains and forget them,
+ * writing nothing back (the blocks are the parent's). */
+void um_domains_abandon(unsigned child);
 
 #endif

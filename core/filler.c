@@ -53,7 +53,7 @@ static bool tracked(const struct um_entry *e)
 /* Mark the chunk of frame f holding file offset `off` dirty; true if it was clean. */
 static bool mark_dirty(const struct um_domain *d, uint32_t f, uint64_t off)
 {
-    struct um_frame *fr = &um_rt.cache.frames[f];
+    struct um_frame *fr = &um_rt.cache->frames[f];
     unsigned chunk = (unsigned)((off & (d->pagesize - 1)) >> d->chunk_shift);
     return !(atomic_fetch_or(&fr->dirty, 1ULL << chunk) & 1ULL << chunk);
 }
@@ -108,7 +108,7 @@ static void fill_run(struct um_filler *self, const struct um_entry *e, size_t k0
     size_t read_bytes;
     struct um_io_src src = um_domain_io(d);
     if (self->streaming)
-        src.stream = &d->stream_lock;
+        src.stream = &um_here(d)->stream_lock;
     size_t bytes = um_io_read(&src, self->buf, n << d->shift, off, &read_bytes);
     uint64_t end = atomic_load(&d->memfd_size); /* the size this process last saw */
     bytes = off >= end ? 0 : (end - off < bytes ? (size_t)(end - off) : bytes);
@@ -123,17 +123,17 @@ static void fill_run(struct um_filler *self, const struct um_entry *e, size_t k0
         size_t in = (size_t)i << d->shift;
         size_t len = bytes > in ? (bytes - in < d->pagesize ? bytes - in : d->pagesize) : 0;
         if (len) {
-            um_cache_commit(&um_rt.cache, frames[i], d, k0 + i, len, d->pagesize);
+            um_cache_commit(um_rt.cache, frames[i], d, k0 + i, len, d->pagesize);
             um_stat_add(&um_stats.fills, 1);
-            um_stat_add(&d->stats->fills, 1);
+            um_stat_add(&um_here(d)->stats->fills, 1);
         } else {
             atomic_store(&d->slots[k0 + i], 0);
-            um_cache_discard(&um_rt.cache, frames[i], d->pagesize);
+            um_cache_discard(um_rt.cache, frames[i], d->pagesize);
         }
     }
     um_stat_add(&um_stats.pages_filled, bytes / UM_PAGE);
     um_stat_add(&um_stats.bytes_read, read_bytes);
-    um_stat_add(&d->stats->bytes_read, read_bytes);
+    um_stat_add(&um_here(d)->stats->bytes_read, read_bytes);
     /* Past the memfd's end the kernel raises SIGBUS itself; short of it, a read error (or a
      * file shrunk by another process) leaves pages only the kernel can answer for. */
     uintptr_t end_addr = end > lo_off ? lo + (uintptr_t)(end - lo_off) : lo;
@@ -147,11 +147,11 @@ static void fill_run(struct um_filler *self, const struct um_entry *e, size_t k0
  * frame got there first. */
 static uint32_t take_block(struct um_domain *d, size_t k)
 {
-    uint32_t f = um_cache_alloc_in(&um_rt.cache, d->pagesize, d->policy);
+    uint32_t f = um_cache_alloc_in(um_rt.cache, d->pagesize, d->policy);
     uint32_t expected = 0;
     if (atomic_compare_exchange_strong(&d->slots[k], &expected, f + 1))
         return f;
-    um_cache_discard(&um_rt.cache, f, d->pagesize);
+    um_cache_discard(um_rt.cache, f, d->pagesize);
     return UM_NO_FRAME;
 }
 
@@ -201,10 +201,10 @@ static unsigned ra_most(const struct um_filler *self, const struct um_mapping *m
     /* Read-ahead must not evict what it reads; three windows may be in flight and one being
      * read by the program. A file with a budget share (UFFDMAP_PATHS {share=}) reads ahead
      * within it. */
-    size_t budget = um_rt.cache.budget;
+    size_t budget = um_rt.cache->budget;
     unsigned slot = m->dom->policy;
-    if (slot < UM_SLOTS && um_rt.cache.slot_share[slot])
-        budget = um_rt.cache.slot_share[slot];
+    if (slot < UM_SLOTS && um_rt.cache->slot_share[slot])
+        budget = um_rt.cache->slot_share[slot];
     if (most > budget / 8)
         most = budget / 8;
     return (unsigned)(most / m->dom->pagesize);
@@ -247,7 +247,7 @@ static void read_ahead_on_catch_up(struct um_filler *self, const struct um_entry
 static void map_resident(const struct um_entry *e, uint32_t f, size_t k, uintptr_t lo,
                          uintptr_t hi)
 {
-    const struct um_frame *fr = &um_rt.cache.frames[f];
+    const struct um_frame *fr = &um_rt.cache->frames[f];
     const struct um_domain *d = e->map->dom;
     uint64_t end_off = um_domain_block_off(d, k) + atomic_load(&fr->len);
     uint64_t lo_off = um_entry_off(e, lo);
@@ -257,7 +257,7 @@ static void map_resident(const struct um_entry *e, uint32_t f, size_t k, uintptr
     if (present < hi - lo)
         um_uffd_wake(um_rt.uffd, lo, hi - lo);
     um_stat_add(&um_stats.minor_faults, 1);
-    um_cache_touch(&um_rt.cache, f);
+    um_cache_touch(um_rt.cache, f);
 }
 
 /* A resident frame that does not hold the faulting page: the block was filled up to an end of
@@ -265,14 +265,14 @@ static void map_resident(const struct um_entry *e, uint32_t f, size_t k, uintptr
  * as it is now. False if it stays (its stores cannot be written): the thread retries later. */
 static bool refresh_block(uint32_t f, uintptr_t addr)
 {
-    if (!um_cache_claim(&um_rt.cache, f))
+    if (!um_cache_claim(um_rt.cache, f))
         return true; /* another thread took it: look again */
-    if (um_writeback_frame(&um_rt.cache, f)) {
-        um_cache_release(&um_rt.cache, f);
+    if (um_writeback_frame(um_rt.cache, f)) {
+        um_cache_release(um_rt.cache, f);
         um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
         return false;
     }
-    um_cache_drop(&um_rt.cache, f);
+    um_cache_drop(um_rt.cache, f);
     return true;
 }
 
@@ -295,7 +295,7 @@ static void serve_fault(struct um_filler *self, const struct um_entry *e, uintpt
             return;
         }
         uint32_t f = s - 1;
-        const struct um_frame *fr = &um_rt.cache.frames[f];
+        const struct um_frame *fr = &um_rt.cache->frames[f];
         uint32_t state = atomic_load(&fr->state);
         if (atomic_load(&d->slots[k]) != s)
             continue; /* the frame changed hands while we looked: look again */
@@ -310,7 +310,7 @@ static void serve_fault(struct um_filler *self, const struct um_entry *e, uintpt
         }
         if (state == UM_FRAME_FILLING)
             read_ahead_on_catch_up(self, e, k); /* the program caught up with read-ahead */
-        um_cache_wait(&um_rt.cache, f, state); /* being filled or evicted: let it settle */
+        um_cache_wait(um_rt.cache, f, state); /* being filled or evicted: let it settle */
     }
 }
 
@@ -320,10 +320,10 @@ static void serve_fault(struct um_filler *self, const struct um_entry *e, uintpt
 static bool record_store(const struct um_entry *e, uint32_t f, size_t k, uintptr_t addr)
 {
     struct um_domain *d = e->map->dom;
-    struct um_frame *fr = &um_rt.cache.frames[f];
+    struct um_frame *fr = &um_rt.cache->frames[f];
     uintptr_t lo, hi;
     um_entry_block_range(e, k, &lo, &hi);
-    um_cache_lock_frame(&um_rt.cache, f);
+    um_cache_lock_frame(um_rt.cache, f);
     /* Still block k's: a frame is reused only after its slot was cleared. */
     bool ok = atomic_load(&fr->state) == UM_FRAME_RESIDENT && atomic_load(&d->slots[k]) == f + 1;
     if (ok) {
@@ -331,11 +331,11 @@ static bool record_store(const struct um_entry *e, uint32_t f, size_t k, uintptr
         chunk_range(e, addr, lo, hi, &clo, &chi);
         if (mark_dirty(d, f, um_entry_off(e, addr)))
             um_stat_add(&um_stats.dirtied_pages, (chi - clo) / UM_PAGE);
-        um_cache_touch_locked(&um_rt.cache, f);
+        um_cache_touch_locked(um_rt.cache, f);
         if (um_uffd_writeprotect(um_rt.uffd, clo, chi - clo, false)) /* wakes the writer */
             um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
     }
-    um_cache_unlock_frame(&um_rt.cache, f);
+    um_cache_unlock_frame(um_rt.cache, f);
     return ok;
 }
 
@@ -353,13 +353,13 @@ static void serve_write(const struct um_entry *e, uintptr_t addr)
         uint32_t f = s - 1;
         if (record_store(e, f, k, addr))
             return;
-        uint32_t state = atomic_load(&um_rt.cache.frames[f].state);
+        uint32_t state = atomic_load(&um_rt.cache->frames[f].state);
         if (atomic_load(&d->slots[k]) != s)
             continue;
         /* FILLING (the store raced the fill's commit) or BUSY (being written back or
          * evicted): wait, then look again; after an eviction the store faults as missing. */
         if (state != UM_FRAME_RESIDENT)
-            um_cache_wait(&um_rt.cache, f, state);
+            um_cache_wait(um_rt.cache, f, state);
     }
 }
 
@@ -405,7 +405,7 @@ void um_filler_serve(struct um_filler *self, uintptr_t addr, uint64_t flags, uin
     const struct um_entry *e = um_registry_find(&um_rt.registry, addr);
     if (e) {
         self->misses = 0;
-        um_stat_add(&e->map->dom->stats->faults, 1);
+        um_stat_add(&um_here(e->map->dom)->stats->faults, 1);
         if (flags & UFFD_PAGEFAULT_FLAG_WP) {
             um_stat_add(&um_stats.wp_faults, 1);
             serve_write(e, addr);

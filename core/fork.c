@@ -1,11 +1,15 @@
-/* fork(): a child inherits the managed ranges but neither the handler threads nor a
- * userfaultfd that serves its address space, and a mapping of the cache's memfd that no
- * userfaultfd serves must never be left: a touch of a page the cache has punched would put a
- * page of zeros into the memfd, for every mapping of it. So before the fork, shared writable
- * mappings are handed to the kernel in the parent (parent and child must see each other's
- * stores); in the child, every inherited range becomes the kernel's own mapping of the file
- * (private ranges keep the pages the program made its own, as the kernel's copy-on-write does).
- * The child's own new mappings are managed afresh. */
+/* fork(): the child becomes a member of the cache it inherits (members.h). The cache's tables
+ * and the domains are in memory shared with it (shm.h), its mappings map the same memfds, and
+ * so parent and child see the same pages and share one budget. A child inherits neither the
+ * handler threads nor a userfaultfd registration, and a mapping of a memfd that no userfaultfd
+ * serves must never be left: a touch of a page the cache punched would put a page of zeros into
+ * the memfd, for every mapping of it. So the child, before fork() returns in it, opens its own
+ * userfaultfd, registers every inherited range and starts its threads.
+ *
+ * A child that cannot be a member (the table is full, or its userfaultfd cannot be had) gets
+ * every inherited range as the kernel's own mapping of the file instead (private ranges keep
+ * the pages the program made its own, as the kernel's copy-on-write does), and the parent hands
+ * its shared writable mappings to the kernel first, so that both see each other's stores. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -15,9 +19,13 @@
 #include "fds.h"
 #include "log.h"
 #include "mapping.h"
+#include "members.h"
 #include "os.h"
 #include "runtime.h"
 #include "stats.h"
+#include "uffd.h"
+
+static int child_member = -1; /* reserved in before_fork() */
 
 struct range {
     uintptr_t lo, hi;
@@ -33,25 +41,68 @@ static void find_shared_writable(const struct um_entry *e, uintptr_t lo, uintptr
     }
 }
 
-/* Holding the write lock across fork() means no fill is in flight and the registry is
- * consistent when the child copies it. */
-static void before_fork(void)
+static void hand_shared_writable_to_kernel(void)
 {
-    um_registry_wrlock(&um_rt.registry);
     for (;;) {
         struct range r = {0, 0};
         um_registry_for_each(&um_rt.registry, 0, UINTPTR_MAX, find_shared_writable, &r);
         if (!r.hi)
             break;
-        um_warn_once("fork(): shared writable mappings are handed to the kernel, so that parent "
-                     "and child see each other's stores");
+        um_warn_once("fork(): no room for another process in the page cache: shared writable "
+                     "mappings are handed to the kernel, so that parent and child see each "
+                     "other's stores");
         um_handover_locked(r.lo, r.hi);
     }
 }
 
+/* Holding the registry's write lock across fork() means no fill is in flight here and the
+ * registry is consistent when the child copies it. */
+static void before_fork(void)
+{
+    um_registry_wrlock(&um_rt.registry);
+    child_member = atomic_load(&um_rt.state) == UM_RUNNING ? um_members_reserve() : -1;
+    if (child_member >= 0)
+        um_domains_fork_prepare((unsigned)child_member);
+    else if (atomic_load(&um_rt.state) == UM_RUNNING)
+        hand_shared_writable_to_kernel();
+}
+
 static void after_fork_parent(void) { um_registry_unlock(&um_rt.registry); }
 
-static void after_fork_child(void)
+/* Register every inherited range with the child's own userfaultfd. */
+static bool register_inherited(void)
+{
+    struct um_registry *r = &um_rt.registry;
+    for (size_t i = 0; i < r->count; i++) {
+        const struct um_entry *e = &r->entries[i];
+        if (um_uffd_register(um_rt.uffd, e->start, e->end - e->start, e->map->wp))
+            return false;
+    }
+    return true;
+}
+
+/* The child as a full member: 0, or -1 if it cannot be one (nothing changed but the uffd). */
+static int join(unsigned member)
+{
+    int old = um_rt.uffd;
+    if (um_runtime_reopen_uffd())
+        return -1;
+    if (!register_inherited()) {
+        um_fd_close(um_rt.uffd);
+        um_rt.uffd = old;
+        return -1;
+    }
+    if (old >= 0)
+        um_fd_close(old);
+    um_members_adopt(member);
+    um_domains_fork_child(member);
+    if (um_threads_start())
+        um_warn("fork(): cannot start handler threads in the child");
+    return 0;
+}
+
+/* Not a member: every inherited range becomes the kernel's. */
+static void go_alone(int member)
 {
     struct um_registry *r = &um_rt.registry;
     for (size_t i = 0; i < r->count; i++) {
@@ -61,19 +112,28 @@ static void after_fork_child(void)
         else
             um_entry_to_kernel_keeping_private(e, e->start, e->end);
     }
-    /* The inherited ranges now belong to the kernel; the parent's domains are its own. Their
-     * descriptors are closed here; their tables are left as they are (copies). */
     r->count = 0;
     atomic_store(&r->published_count, 0);
-    um_registry_init_lock(r);
-    um_domains_close_all();
+    um_domains_abandon(member < 0 ? UM_MAX_MEMBERS : (unsigned)member);
+    if (member >= 0)
+        um_members_release((unsigned)member);
     if (um_rt.uffd >= 0)
         um_fd_close(um_rt.uffd);
     um_rt.uffd = -1;
-    /* The child's own mappings are managed afresh: a new userfaultfd, cache and threads at its
-     * first matching mmap(). Its summary counts only its own work. */
-    memset(&um_stats, 0, sizeof um_stats);
     um_runtime_reset_after_fork();
+}
+
+static void after_fork_child(void)
+{
+    um_registry_init_lock(&um_rt.registry);
+    /* The child's summary counts only its own work. */
+    memset(&um_stats, 0, sizeof um_stats);
+    um_runtime_child_locks();
+    if (atomic_load(&um_rt.state) != UM_RUNNING)
+        return;
+    if (child_member >= 0 && join((unsigned)child_member) == 0)
+        return;
+    go_alone(child_member);
 }
 
 int um_fork_install(void)

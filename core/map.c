@@ -27,7 +27,7 @@
 /* A mapping that never made it into the registry. */
 static void release(struct um_mapping *m)
 {
-    um_domain_unuse(m->dom);
+    um_view_unuse(um_here(m->dom));
     um_mapping_free(m);
     um_domains_collect();
 }
@@ -133,50 +133,52 @@ static int open_direct(int own_fd, const char *path)
     return um_fd_adopt(fd);
 }
 
-/* The domain of st's file, made on its first mapping; NULL if none can be had. A file first
- * mapped read-only whose new mapping may write it back gets a read-write descriptor now. */
-static struct um_domain *domain_for(int fd, const struct stat *st, const char *path,
-                                    const struct um_path_rule *rule)
+/* This process's view of st's file's domain, made on its first mapping; NULL if none can be
+ * had. A file first mapped read-only whose new mapping may write it back gets a read-write
+ * descriptor now. */
+static struct um_view *view_for(int fd, const struct stat *st, const char *path,
+                                const struct um_path_rule *rule)
 {
-    struct um_domain *d = um_domains_find(st->st_dev, st->st_ino);
+    struct um_view *v = um_domains_find(st->st_dev, st->st_ino);
     bool writable;
-    if (d) {
-        if (um_domain_follow_file(d, true) < 0)
+    if (v) {
+        if (um_domain_follow_file(v->dom, true) < 0)
             return NULL;
-        if (!d->writable) {
+        if (!v->writable) {
             int own = reopen(fd, &writable);
             if (own >= 0 && writable) {
-                um_fd_close(d->fd);
-                d->fd = own;
-                d->writable = true;
+                um_fd_close(v->fd);
+                v->fd = own;
+                v->writable = true;
             } else if (own >= 0) {
                 um_fd_close(own);
             }
         }
-        return d;
+        return v;
     }
     int own = reopen(fd, &writable);
     if (own < 0)
         return NULL;
-    d = um_domain_new(own, writable, path, st->st_dev, st->st_ino,
+    v = um_domain_new(own, writable, path, st->st_dev, st->st_ino,
                       um_config_pagesize(&um_rt.cfg, rule), (uint64_t)st->st_size);
-    if (!d) {
+    if (!v) {
         um_fd_close(own);
         return NULL;
     }
-    d->direct_fd = open_direct(own, path);
-    d->direct_always = um_rt.cfg.io == UM_IO_DIRECT;
-    d->stats = um_stats_file(path);
-    d->policy = rule && rule->share ? rule->slot : um_policy_index(um_config_evict(&um_rt.cfg, rule));
-    um_domains_add(d);
-    return d;
+    v->direct_fd = open_direct(own, path);
+    v->direct_always = um_rt.cfg.io == UM_IO_DIRECT;
+    v->stats = um_stats_file(path);
+    v->dom->policy = rule && rule->share ? rule->slot
+                                         : um_policy_index(um_config_evict(&um_rt.cfg, rule));
+    um_domains_add(v);
+    return v;
 }
 
 /* Whether stores through this mapping may reach the file: then they are tracked. */
-static bool needs_tracking(int prot, int flags, const struct um_domain *d)
+static bool needs_tracking(int prot, int flags, const struct um_view *v)
 {
     (void)prot; /* a read-only shared mapping may be made writable by mprotect() later */
-    return (flags & MAP_TYPE) != MAP_PRIVATE && d->writable;
+    return (flags & MAP_TYPE) != MAP_PRIVATE && v->writable;
 }
 
 /* With the registry write-locked: map the domain's memfd where the program asked, track the
@@ -194,27 +196,27 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
                      path, (unsigned long long)(UM_DOMAIN_MAX_BYTES >> 30));
         return UM_PASS;
     }
-    struct um_domain *d = domain_for(fd, st, path, rule);
-    if (!d) {
+    struct um_view *v = view_for(fd, st, path, rule);
+    if (!v) {
         um_warn_once("%s: cannot set up its cache (%m); such mappings go to the kernel", path);
         return UM_PASS;
     }
-    if (!um_claim_presence(d->fd, prot, flags, path)) {
+    if (!um_claim_presence(v->fd, prot, flags, path)) {
         um_domains_collect();
         return UM_PASS;
     }
-    struct um_mapping *m = um_mapping_new(d, prot, flags);
+    struct um_mapping *m = um_mapping_new(v->dom, prot, flags);
     if (!m) {
         um_domains_collect();
         return UM_PASS;
     }
-    um_domain_use(d);
+    um_view_use(v);
     m->ra_mode = um_config_readahead(&um_rt.cfg, rule);
     m->ra_max = um_config_readahead_max(&um_rt.cfg, rule);
-    m->wp = needs_tracking(prot, flags, d);
+    m->wp = needs_tracking(prot, flags, v);
     int map_flags = (flags & MAP_TYPE) == MAP_PRIVATE ? MAP_PRIVATE : MAP_SHARED;
     map_flags |= MAP_NORESERVE | (flags & KEPT_FLAGS);
-    void *p = um_os_mmap(addr, len, prot, map_flags, d->memfd, off);
+    void *p = um_os_mmap(addr, len, prot, map_flags, v->memfd, off);
     if (p == MAP_FAILED) {
         int err = errno;
         release(m);

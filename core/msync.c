@@ -24,7 +24,7 @@ struct msync_walk {
 /* By system call: not a cancellation point, and never the program's interposed one. */
 static int data_sync(const struct um_domain *d)
 {
-    return (int)syscall(SYS_fdatasync, d->fd);
+    return (int)syscall(SYS_fdatasync, um_here(d)->fd);
 }
 
 static void note_for_sync(struct msync_walk *w, struct um_domain *d)

@@ -69,6 +69,12 @@ void um_futex_wait(_Atomic uint32_t *word, uint32_t expected)
     syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, NULL, 0);
 }
 
+void um_futex_wait_ms(_Atomic uint32_t *word, uint32_t expected, unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, NULL, 0);
+}
+
 void um_futex_wake(_Atomic uint32_t *word)
 {
     syscall(SYS_futex, word, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
@@ -106,13 +112,12 @@ static _Atomic uintptr_t zone_next = 0x200000000000UL; /* 32 TiB */
 
 #define ZONE_TRIES 64
 
-static void *zone_alloc(size_t len)
+static void *zone_map(size_t len, int flags)
 {
     for (int i = 0; i < ZONE_TRIES && atomic_load(&zone_next); i++) {
         uintptr_t at = atomic_fetch_add(&zone_next, len);
         void *p = um_os_mmap((void *)at, len, PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
-                             -1, 0);
+                             flags | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
         if (p == (void *)at)
             return p;
         if (p != MAP_FAILED) /* a kernel without MAP_FIXED_NOREPLACE treated it as a hint */
@@ -126,11 +131,21 @@ static void *zone_alloc(size_t len)
 void *um_os_alloc(size_t len)
 {
     len = um_page_up(len);
-    void *p = zone_alloc(len);
+    void *p = zone_map(len, MAP_PRIVATE);
     if (p)
         return p;
     p = um_os_mmap(NULL, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *um_os_reserve_shared(size_t len)
+{
+    void *p = zone_map(len, MAP_SHARED);
+    if (p)
+        return p;
+    p = um_os_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 

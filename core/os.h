@@ -32,12 +32,17 @@ ssize_t um_os_write(int fd, const void *buf, size_t len);
 /* Wait while *word == expected: until woken, or for at most a few milliseconds (the caller
  * looks again either way, so a missed wake-up costs time, never progress). */
 void um_futex_wait(_Atomic uint32_t *word, uint32_t expected);
+/* The same, for at most `ms` milliseconds. */
+void um_futex_wait_ms(_Atomic uint32_t *word, uint32_t expected, unsigned ms);
 /* Wake every thread waiting on word. */
 void um_futex_wake(_Atomic uint32_t *word);
 
 /* Zeroed, lazily backed memory for the core's own tables; NULL on failure. */
 void *um_os_alloc(size_t len);
 void um_os_free(void *p, size_t len);
+/* A lazily backed MAP_SHARED anonymous region of len bytes in the core's zone (shared with
+ * fork children); NULL on failure. */
+void *um_os_reserve_shared(size_t len);
 /* The same, for read buffers: aligned to and backed by transparent huge pages where the
  * kernel has them (never freed). */
 void *um_os_alloc_io(size_t len);

@@ -75,7 +75,7 @@ static void *remap_locked(const struct remap *q)
         um_registry_cut(r, q->lo, q->lo + q->old_len, NULL, NULL, NULL);
     int rc = adopt(m, off, (uintptr_t)p, q->new_len);
     if (--m->entries == 0) { /* the new range could not be kept either */
-        um_domain_unuse(m->dom);
+        um_view_unuse(um_here(m->dom));
         um_mapping_free(m);
     }
     if (rc) {

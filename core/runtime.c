@@ -11,7 +11,9 @@
 #include "log.h"
 #include "domains.h"
 #include "mapping.h"
+#include "members.h"
 #include "os.h"
+#include "shm.h"
 #include "stats.h"
 #include "uffd.h"
 #include "writeback.h"
@@ -33,11 +35,32 @@ void um_runtime_configure(char *const *env)
     atomic_store(&um_rt.state, UM_IDLE);
 }
 
+#define WANTED_FEATURES                                                                    \
+    (UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_MINOR_SHMEM |     \
+     UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
+
+int um_runtime_reopen_uffd(void)
+{
+    uint64_t features;
+    int fd = um_uffd_open(WANTED_FEATURES, &features);
+    if (fd < 0 || features != um_rt.features) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    um_rt.uffd = um_fd_adopt(fd);
+    return 0;
+}
+
+void um_runtime_child_locks(void)
+{
+    /* Another parent thread may have held it at fork(); nothing else runs in the child yet. */
+    pthread_mutex_init(&start_lock, NULL);
+}
+
 static bool open_and_start(void)
 {
-    int fd = um_uffd_open(UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_PAGEFAULT_FLAG_WP |
-                              UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM,
-                          &um_rt.features);
+    int fd = um_uffd_open(WANTED_FEATURES, &um_rt.features);
     if (fd < 0) {
         um_warn("userfaultfd is not available to this process (%s); files in UFFDMAP_PATHS "
                 "are mapped by the kernel instead",
@@ -51,19 +74,20 @@ static bool open_and_start(void)
         return false;
     }
     const struct um_config *cfg = &um_rt.cfg;
-    if (um_cache_init(&um_rt.cache, cfg->bufsize, cfg->high_water, cfg->low_water, cfg->evict,
+    if (um_shm_init() || um_members_init() || !(um_rt.cache = um_shm_alloc(sizeof *um_rt.cache)) ||
+        um_cache_init(um_rt.cache, cfg->bufsize, cfg->high_water, cfg->low_water, cfg->evict,
                       cfg->evictors > 0)) {
         um_warn("cannot allocate the page cache tables; files are mapped by the kernel instead");
         return false;
     }
-    um_rt.cache.writeback = um_writeback_frame;
+    um_rt.cache->writeback = um_writeback_frame;
     /* Entries with a budget share get a policy slot of their own. */
     unsigned next_slot = UM_NPOLICIES;
     for (size_t i = 0; i < cfg->npaths; i++) {
         struct um_path_rule *r = &um_rt.cfg.rules[i];
         if (r->share && next_slot < UM_SLOTS) {
             r->slot = next_slot++;
-            um_cache_set_share(&um_rt.cache, r->slot, um_config_evict(cfg, r), r->share);
+            um_cache_set_share(um_rt.cache, r->slot, um_config_evict(cfg, r), r->share);
         }
     }
     if (um_fork_install()) {
@@ -79,8 +103,6 @@ static bool open_and_start(void)
 
 void um_runtime_reset_after_fork(void)
 {
-    /* Another parent thread may have held it at fork(); nothing else runs in the child yet. */
-    pthread_mutex_init(&start_lock, NULL);
     atomic_store(&um_rt.state, UM_IDLE);
 }
 

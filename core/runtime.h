@@ -25,7 +25,7 @@ struct um_runtime {
     int uffd;
     uint64_t features;
     struct um_registry registry;
-    struct um_cache cache;
+    struct um_cache *cache; /* shared with fork children (shm.h) */
 };
 
 extern struct um_runtime um_rt;
@@ -35,8 +35,14 @@ void um_runtime_configure(char *const *env);
 /* Open userfaultfd and start threads; false if that is impossible (then UM_UNAVAILABLE). */
 bool um_runtime_start(void);
 void um_runtime_exit(void);
-/* In a fork() child, after the inherited ranges were handed to the kernel (fork.c). */
+/* In a fork() child that is not a member of its parent's cache: start afresh at the next
+ * matching mmap() (fork.c). */
 void um_runtime_reset_after_fork(void);
+/* In a fork() child: locks another parent thread may have held. */
+void um_runtime_child_locks(void);
+/* In a fork() child: a userfaultfd of its own, with the parent's features, as um_rt.uffd.
+ * 0, or -1 (um_rt.uffd unchanged). */
+int um_runtime_reopen_uffd(void);
 
 static inline bool um_runtime_active(void)
 {

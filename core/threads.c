@@ -11,6 +11,7 @@
 
 #include "filler.h"
 #include "log.h"
+#include "members.h"
 #include "os.h"
 #include "runtime.h"
 #include "stats.h"
@@ -76,7 +77,7 @@ static _Noreturn void *evictor_main(void *arg)
 {
     (void)arg;
     for (;;)
-        um_cache_evictor_step(&um_rt.cache);
+        um_cache_evictor_step(um_rt.cache, 1000);
 }
 
 /* The live statistics file, rewritten every UFFDMAP_STATS_INTERVAL seconds. */
@@ -128,6 +129,9 @@ int um_threads_start(void)
         if (!fillers[i].buf || !fillers[i].run || spawn(filler_main, &fillers[i], "uffdmap-fill"))
             return i == 0 ? -1 : 0; /* fewer fillers still serve; none cannot */
     }
+    if (spawn(um_members_agent, NULL, "uffdmap-agent"))
+        um_warn("could not start the agent thread: other processes sharing the cache cannot "
+                "write back blocks this one stored to");
     for (unsigned i = 0; i < cfg->evictors; i++)
         if (spawn(evictor_main, NULL, "uffdmap-evict"))
             um_warn("could not start evictor %u; fillers evict for themselves", i);

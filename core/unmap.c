@@ -22,7 +22,7 @@ static void ignore_piece(const struct um_entry *e, uintptr_t lo, uintptr_t hi, v
 static void release_mapping(struct um_mapping *m, void *arg)
 {
     (void)arg;
-    um_domain_unuse(m->dom);
+    um_view_unuse(um_here(m->dom));
     um_mapping_free(m);
 }
 

@@ -9,6 +9,7 @@
 #include "domain.h"
 #include "io.h"
 #include "log.h"
+#include "members.h"
 #include "os.h"
 #include "runtime.h"
 #include "stats.h"
@@ -17,14 +18,15 @@
  * end: like the kernel's write-back, stores beyond EOF are not written and do not extend it. */
 static int write_range(struct um_domain *d, uint64_t off, size_t len)
 {
+    struct um_view *v = um_here(d);
     struct stat st;
-    if (fstat(d->fd, &st))
+    if (fstat(v->fd, &st))
         return errno;
     if (off >= (uint64_t)st.st_size)
         return 0;
     if (off + len > (uint64_t)st.st_size)
         len = (size_t)((uint64_t)st.st_size - off);
-    int err = um_io_copy(d->memfd, d->fd, off, len);
+    int err = um_io_copy(v->memfd, v->fd, off, len);
     if (!err)
         um_stat_add(&um_stats.writeback_bytes, len);
     return err;
@@ -36,24 +38,42 @@ static uint64_t chunk_bits(unsigned i, unsigned j)
     return (j == 64 ? ~0ULL : (1ULL << j) - 1) & ~((1ULL << i) - 1);
 }
 
-int um_writeback_frame(struct um_cache *c, uint32_t f)
+/* Stop every store to the block, in every member, before its dirty bits are cleared: the
+ * other members that let stores through protect it again at this one's request (members.h),
+ * then this one does. EAGAIN if a member did not answer, EIO if the kernel refused. */
+static int protect_everywhere(struct um_frame *fr, uint64_t base, size_t len, bool patient)
+{
+    struct um_domain *d = fr->dom;
+    uint64_t writers = atomic_load(&fr->writers);
+    if (um_members_protect(d, writers, base, len, patient))
+        return EAGAIN;
+    if (um_view_protect(um_here(d), um_rt.uffd, base, len)) {
+        /* A store could slip past the copy: keep the chunks dirty and the frame resident. */
+        um_error("%s: cannot write-protect before write-back (%m); its stores stay cached",
+                 d->path);
+        return EIO;
+    }
+    atomic_store(&fr->writers, 0);
+    return 0;
+}
+
+static int write_back(struct um_cache *c, uint32_t f, bool patient)
 {
     struct um_frame *fr = &c->frames[f];
     uint64_t dirty = atomic_load(&fr->dirty);
     if (!dirty)
         return 0;
     struct um_domain *d = fr->dom;
+    struct um_view *v = um_here(d);
+    if (!v || !v->writable)
+        return EAGAIN; /* stored through a member that opened the file for writing: its job */
     uint64_t base = um_domain_block_off(d, fr->block);
     size_t len = atomic_load(&fr->len);
-    if (um_domain_protect(d, um_rt.uffd, base, len)) {
-        /* A store could slip past the copy: keep the chunks dirty and the frame resident. */
-        um_error("%s: cannot write-protect before write-back (%m); its stores stay cached",
-                 d->path);
-        return EIO;
-    }
+    int err = protect_everywhere(fr, base, len, patient);
+    if (err)
+        return err;
     atomic_store(&fr->dirty, 0);
     uint64_t failed = 0;
-    int err = 0;
     unsigned shift = d->chunk_shift;
     for (unsigned i = 0; i < 64 && dirty >> i;) {
         if (!(dirty >> i & 1)) {
@@ -79,9 +99,14 @@ int um_writeback_frame(struct um_cache *c, uint32_t f)
     return err;
 }
 
+int um_writeback_frame(struct um_cache *c, uint32_t f)
+{
+    return write_back(c, f, false);
+}
+
 static void report_lost(struct um_domain *d, uint32_t f)
 {
-    struct um_frame *fr = &um_rt.cache.frames[f];
+    struct um_frame *fr = &um_rt.cache->frames[f];
     if (atomic_load(&fr->dirty))
         um_error("%s: stores to file offsets near %llu are lost: write-back failed (%s)", d->path,
                  (unsigned long long)um_domain_block_off(d, fr->block),
@@ -90,7 +115,7 @@ static void report_lost(struct um_domain *d, uint32_t f)
 
 static void settle(struct um_domain *d, uint32_t f, int wb_err, enum um_flush_mode mode)
 {
-    struct um_cache *c = &um_rt.cache;
+    struct um_cache *c = um_rt.cache;
     if (mode == UM_FLUSH_RELEASE || (mode == UM_FLUSH_INVALIDATE && wb_err)) {
         um_cache_release(c, f);
         return;
@@ -108,11 +133,11 @@ static uint32_t claim_block(struct um_domain *d, size_t k)
         uint32_t s = atomic_load(&d->slots[k]);
         if (s == 0)
             return UM_NO_FRAME;
-        if (um_cache_claim(&um_rt.cache, s - 1))
+        if (um_cache_claim(um_rt.cache, s - 1))
             return s - 1;
-        uint32_t state = atomic_load(&um_rt.cache.frames[s - 1].state);
+        uint32_t state = atomic_load(&um_rt.cache->frames[s - 1].state);
         if (atomic_load(&d->slots[k]) == s && state != UM_FRAME_RESIDENT)
-            um_cache_wait(&um_rt.cache, s - 1, state);
+            um_cache_wait(um_rt.cache, s - 1, state);
     }
 }
 
@@ -126,7 +151,7 @@ int um_domain_flush(struct um_domain *d, uint64_t lo, uint64_t hi, enum um_flush
         uint32_t f = claim_block(d, k);
         if (f == UM_NO_FRAME)
             continue;
-        int e = um_writeback_frame(&um_rt.cache, f);
+        int e = write_back(um_rt.cache, f, true);
         settle(d, f, e, mode);
         if (e && !err)
             err = e;
@@ -137,7 +162,7 @@ int um_domain_flush(struct um_domain *d, uint64_t lo, uint64_t hi, enum um_flush
 int um_domain_follow_file(struct um_domain *d, bool exclusive)
 {
     struct stat st;
-    if (fstat(d->fd, &st))
+    if (fstat(um_here(d)->fd, &st))
         return -1;
     uint64_t size = (uint64_t)st.st_size;
     atomic_store(&d->file_size, size);

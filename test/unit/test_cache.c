@@ -17,6 +17,15 @@
 #include "core/cache.h"
 #include "core/domain.h"
 
+/* A domain and this process's view of it, freed together. */
+static void free_domain(struct um_domain *d)
+{
+    struct um_view *v = um_here(d);
+    d->views[um_domain_me()] = NULL;
+    um_view_free(v);
+    um_domain_free(d);
+}
+
 #define P 4096UL
 #define NPAGES 256 /* the file: 1 MiB */
 
@@ -38,8 +47,9 @@ static struct um_domain *new_domain(const struct um_policy_ops *policy, ino_t in
     assert_true(fd >= 0);
     unlink(path);
     assert_int_equal(pwrite(fd, file_bytes, sizeof file_bytes, 0), (ssize_t)sizeof file_bytes);
-    struct um_domain *d = um_domain_new(fd, true, path, 1, ino, P, NPAGES * P);
-    assert_non_null(d);
+    struct um_view *view = um_domain_new(fd, true, path, 1, ino, P, NPAGES * P);
+    assert_non_null(view);
+    struct um_domain *d = view->dom;
     d->policy = um_policy_index(policy ? policy : &um_policy_fifo);
     return d;
 }
@@ -61,7 +71,7 @@ static int setup_64(void **state) { return setup(state, 64); }
 static int teardown(void **state)
 {
     (void)state;
-    um_domain_free(dom);
+    free_domain(dom);
     dom = NULL;
     return 0;
 }
@@ -69,11 +79,11 @@ static int teardown(void **state)
 /* Whether block k of d's memfd is a hole: no data there, and it reads as zeros. */
 static bool is_hole(struct um_domain *d, size_t k)
 {
-    off_t data = lseek(d->memfd, (off_t)(k * P), SEEK_DATA);
+    off_t data = lseek(um_here(d)->memfd, (off_t)(k * P), SEEK_DATA);
     if (data < 0 ? errno != ENXIO : data < (off_t)((k + 1) * P))
         return false;
     unsigned char buf[P];
-    if (pread(d->memfd, buf, P, (off_t)(k * P)) != (ssize_t)P)
+    if (pread(um_here(d)->memfd, buf, P, (off_t)(k * P)) != (ssize_t)P)
         return false;
     for (size_t i = 0; i < P; i++)
         if (buf[i])
@@ -85,7 +95,7 @@ static bool is_hole(struct um_domain *d, size_t k)
 static bool holds_file(struct um_domain *d, size_t k)
 {
     unsigned char buf[P];
-    return pread(d->memfd, buf, P, (off_t)(k * P)) == (ssize_t)P &&
+    return pread(um_here(d)->memfd, buf, P, (off_t)(k * P)) == (ssize_t)P &&
            memcmp(buf, file_bytes + k * P, P) == 0;
 }
 
@@ -155,13 +165,13 @@ static void evict_punches_and_zaps(void **state)
 {
     (void)state;
     /* A shared range of the domain, as a MAP_SHARED mapping of the file would be. */
-    unsigned char *a = mmap(NULL, NPAGES * P, PROT_READ, MAP_SHARED, dom->memfd, 0);
+    unsigned char *a = mmap(NULL, NPAGES * P, PROT_READ, MAP_SHARED, um_here(dom)->memfd, 0);
     assert_true(a != MAP_FAILED);
-    assert_int_equal(um_domain_reserve_ranges(dom, 1), 0);
-    struct um_dom_range *r = um_domain_ranges_begin(dom);
+    assert_int_equal(um_view_reserve_ranges(um_here(dom), 1), 0);
+    struct um_dom_range *r = um_view_ranges_begin(um_here(dom));
     r[0] = (struct um_dom_range){.start = (uintptr_t)a, .end = (uintptr_t)a + NPAGES * P,
                                  .off = 0, .shared = true};
-    um_domain_ranges_end(dom, 1);
+    um_view_ranges_end(um_here(dom), 1);
     for (size_t k = 0; k < 6; k++)
         fill(k);
     for (size_t k = 0; k < 6; k++)
@@ -185,8 +195,8 @@ static void evict_punches_and_zaps(void **state)
      * through a shared mapping would put a page of zeros into the memfd). */
     assert_int_equal(a[0], 0);
     assert_int_equal(a[2 * P + 1], 0);
-    um_domain_ranges_begin(dom);
-    um_domain_ranges_end(dom, 0);
+    um_view_ranges_begin(um_here(dom));
+    um_view_ranges_end(um_here(dom), 0);
     munmap(a, NPAGES * P);
     /* Evicting everything empties the cache; then there is nothing left. */
     assert_int_equal(um_cache_evict(&cache, 8 * P), 2);
@@ -295,7 +305,7 @@ static void policies_side_by_side(void **state)
     assert_true(is_hole(dom, 0));
     assert_true(is_hole(dom, 1));
     (void)b;
-    um_domain_free(other);
+    free_domain(other);
 }
 
 /* CLOCK: a touched frame gets a second chance against an untouched one of its shard. */
@@ -326,7 +336,7 @@ static void touch_gives_second_chance(void **state)
     um_cache_touch(&cache, f);
     um_cache_release(&cache, f);
     assert_int_equal(um_cache_evict(&cache, 1), 1);
-    um_domain_free(other);
+    free_domain(other);
 }
 
 /* A slot with a budget share evicts its own frames when the share is full, never others'. */
@@ -357,7 +367,7 @@ static void share_evicts_its_own(void **state)
     while (um_cache_evict(&cache, 1))
         ;
     assert_int_equal(atomic_load(&cache.slot_charged[slot]), 0);
-    um_domain_free(shared);
+    free_domain(shared);
 }
 
 /* Blocks [first, first + n) filled in order on a thread of their own (as one filler would). */

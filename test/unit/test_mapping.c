@@ -12,17 +12,24 @@
 #include "core/domain.h"
 #include "core/mapping.h"
 
+/* A domain and this process's view of it, freed together. */
+static void free_domain(struct um_domain *d)
+{
+    struct um_view *v = um_here(d);
+    d->views[um_domain_me()] = NULL;
+    um_view_free(v);
+    um_domain_free(d);
+}
+
 #define P 4096UL
 
-/* A domain of `pagesize` blocks with no file, memfd or slots: enough for block arithmetic. */
+/* A domain of `pagesize` blocks with no view, memfd or slots: enough for block arithmetic. */
 static struct um_domain *fake_domain(size_t pagesize)
 {
     static struct um_domain d;
     memset(&d, 0, sizeof d);
     d.pagesize = pagesize;
     d.shift = (unsigned)__builtin_ctzl(pagesize);
-    d.fd = -1;
-    d.memfd = -1;
     return &d;
 }
 
@@ -136,29 +143,30 @@ static void slots_start_empty(void **state)
     char path[64];
     int fd = temp_file(1, path);
     /* The slot table covers UM_DOMAIN_MAX_BYTES, lazily backed, and reads as empty. */
-    struct um_domain *d = um_domain_new(fd, true, path, 1, 2, P, 3 * P + 5);
-    assert_non_null(d);
+    struct um_view *view = um_domain_new(fd, true, path, 1, 2, P, 3 * P + 5);
+    assert_non_null(view);
+    struct um_domain *d = view->dom;
     assert_int_equal(d->nslots, UM_DOMAIN_MAX_BYTES / P);
     assert_int_equal(d->shift, 12);
     assert_int_equal(atomic_load(&d->slots[0]), 0);
     assert_int_equal(atomic_load(&d->slots[d->nslots - 1]), 0);
     /* The memfd is sized to the file, in whole pages. */
     assert_int_equal(atomic_load(&d->memfd_size), 4 * P);
-    assert_int_equal(lseek(d->memfd, 0, SEEK_END), (off_t)(4 * P));
+    assert_int_equal(lseek(um_here(d)->memfd, 0, SEEK_END), (off_t)(4 * P));
     assert_int_equal(um_domain_resize(d, 1 << 20), 0);
-    assert_int_equal(lseek(d->memfd, 0, SEEK_END), 1 << 20);
+    assert_int_equal(lseek(um_here(d)->memfd, 0, SEEK_END), 1 << 20);
     assert_int_equal(um_domain_resize(d, 2 * P), 0);
     assert_int_equal(atomic_load(&d->memfd_size), 2 * P);
-    assert_int_equal(lseek(d->memfd, 0, SEEK_END), (off_t)(2 * P));
+    assert_int_equal(lseek(um_here(d)->memfd, 0, SEEK_END), (off_t)(2 * P));
     /* Stores stop at the memfd's end rather than grow it. */
     unsigned char buf[2 * P];
     memset(buf, 7, sizeof buf);
     assert_int_equal(um_domain_store(d, buf, sizeof buf, P), 0);
-    assert_int_equal(lseek(d->memfd, 0, SEEK_END), (off_t)(2 * P));
+    assert_int_equal(lseek(um_here(d)->memfd, 0, SEEK_END), (off_t)(2 * P));
     errno = 0;
     assert_int_equal(um_domain_resize(d, UM_DOMAIN_MAX_BYTES + 1), -1);
     assert_int_equal(errno, EFBIG);
-    um_domain_free(d);
+    free_domain(d);
 }
 
 /* A private mapping of the cache (the memfd, as the core maps it): one page the program read,
@@ -169,13 +177,14 @@ static void to_kernel_keeps_private_copies(void **state)
     (void)state;
     char path[64];
     int fd = temp_file(4, path);
-    struct um_domain *d = um_domain_new(fd, true, path, 1, 2, P, 4 * P);
-    assert_non_null(d);
+    struct um_view *view = um_domain_new(fd, true, path, 1, 2, P, 4 * P);
+    assert_non_null(view);
+    struct um_domain *d = view->dom;
     unsigned char cached[P];
     memset(cached, 'X', P);
     assert_int_equal(um_domain_store(d, cached, P, 0), 0); /* page 0 "filled" with X */
     struct um_mapping *m = um_mapping_new(d, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-    unsigned char *a = mmap(NULL, 4 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE, d->memfd, 0);
+    unsigned char *a = mmap(NULL, 4 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE, um_here(d)->memfd, 0);
     assert_true(a != MAP_FAILED);
     assert_int_equal(a[0], 'X');   /* read: the memfd's page */
     a[P + 7] = 0x5a;               /* stored: a private copy */
@@ -194,7 +203,7 @@ static void to_kernel_keeps_private_copies(void **state)
     assert_int_equal(b, 'C');
     munmap(a, 4 * P);
     um_mapping_free(m);
-    um_domain_free(d);
+    free_domain(d);
 }
 
 int main(void)

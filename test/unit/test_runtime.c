@@ -75,7 +75,7 @@ static void threads_read_file_bytes_within_budget(void **state)
         pthread_join(t[i], &bad);
         assert_null(bad);
     }
-    assert_true(um_cache_charged(&um_rt.cache) <= um_rt.cache.budget);
+    assert_true(um_cache_charged(um_rt.cache) <= um_rt.cache->budget);
     /* A hole in the middle of a block, then reads on both sides of it. */
     int result = -1;
     assert_true(um_unmap((void *)(map + 5 * P), P, &result));

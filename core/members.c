@@ -1,0 +1,160 @@
+#include "members.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "domain.h"
+#include "log.h"
+#include "os.h"
+#include "runtime.h"
+#include "shm.h"
+
+#define RESERVED (-1)
+
+struct um_member {
+    _Atomic int pid;          /* 0: free; RESERVED: for a child being forked */
+    pthread_mutex_t lock;     /* one request at a time */
+    _Atomic uint32_t req, ack; /* request numbers: posted, answered */
+    /* The request: read by the agent after it sees `req` move, and again after it answered,
+     * so that a request overwritten meanwhile (its poster gave up waiting) is answered too. */
+    struct um_domain *_Atomic dom;
+    _Atomic uint64_t off, len;
+};
+
+static struct um_member *table;
+
+int um_members_init(void)
+{
+    table = um_shm_alloc(UM_MAX_MEMBERS * sizeof *table);
+    if (!table)
+        return -1;
+    for (unsigned i = 0; i < UM_MAX_MEMBERS; i++)
+        um_shm_mutex_init(&table[i].lock);
+    atomic_store(&table[0].pid, getpid());
+    um_domain_set_me(0);
+    return 0;
+}
+
+bool um_member_alive(unsigned i)
+{
+    int pid = atomic_load(&table[i].pid);
+    if (pid == RESERVED)
+        return true;
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+int um_members_reserve(void)
+{
+    for (unsigned i = 0; i < UM_MAX_MEMBERS; i++) {
+        int pid = atomic_load(&table[i].pid);
+        if (pid == RESERVED || i == um_domain_me())
+            continue;
+        if ((pid == 0 || !um_member_alive(i)) &&
+            atomic_compare_exchange_strong(&table[i].pid, &pid, RESERVED))
+            return (int)i;
+    }
+    return -1;
+}
+
+void um_members_adopt(unsigned slot)
+{
+    atomic_store(&table[slot].req, 0);
+    atomic_store(&table[slot].ack, 0);
+    atomic_store(&table[slot].pid, getpid());
+    um_domain_set_me(slot);
+}
+
+void um_members_release(unsigned slot)
+{
+    int reserved = RESERVED;
+    atomic_compare_exchange_strong(&table[slot].pid, &reserved, 0);
+}
+
+void um_members_leave(void)
+{
+    if (table)
+        atomic_store(&table[um_domain_me()].pid, 0);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Post a request to member i and wait for its answer: 0, or EAGAIN after `wait_ms`. */
+static int ask(unsigned i, struct um_domain *d, uint64_t off, uint64_t len, uint64_t wait_ms)
+{
+    struct um_member *m = &table[i];
+    pthread_mutex_lock(&m->lock);
+    atomic_store(&m->dom, d);
+    atomic_store(&m->off, off);
+    atomic_store(&m->len, len);
+    uint32_t seq = atomic_fetch_add(&m->req, 1) + 1;
+    um_futex_wake(&m->req);
+    uint64_t deadline = now_ms() + wait_ms;
+    int rc = 0;
+    for (;;) {
+        uint32_t ack = atomic_load(&m->ack);
+        if ((int32_t)(ack - seq) >= 0 || !um_member_alive(i))
+            break;
+        if (now_ms() > deadline) {
+            rc = EAGAIN;
+            break;
+        }
+        um_futex_wait(&m->ack, ack);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int um_members_protect(struct um_domain *d, uint64_t writers, uint64_t off, uint64_t len,
+                       bool patient)
+{
+    unsigned me = um_domain_me();
+    for (unsigned i = 0; i < UM_MAX_MEMBERS; i++) {
+        if (i == me || !(writers >> i & 1) || !um_member_alive(i))
+            continue;
+        if (ask(i, d, off, len, patient ? 10000 : 100)) {
+            um_warn_once("process %d shares the page cache but does not answer (stopped?): "
+                         "blocks it stored to cannot be written back meanwhile",
+                         atomic_load(&table[i].pid));
+            return EAGAIN;
+        }
+    }
+    return 0;
+}
+
+/* Write-protect what the request names in this process's ranges. The registry's read lock
+ * keeps the view from being freed meanwhile. */
+static void answer(struct um_member *self)
+{
+    um_registry_rdlock(&um_rt.registry);
+    struct um_domain *d = atomic_load(&self->dom);
+    struct um_view *v = d ? um_here(d) : NULL;
+    if (v)
+        um_view_protect(v, um_rt.uffd, atomic_load(&self->off), atomic_load(&self->len));
+    um_registry_unlock(&um_rt.registry);
+}
+
+void *um_members_agent(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct um_member *self = &table[um_domain_me()];
+        uint32_t req = atomic_load(&self->req);
+        if (req == atomic_load(&self->ack)) {
+            um_futex_wait(&self->req, req);
+            continue;
+        }
+        answer(self);
+        atomic_store(&self->ack, req);
+        um_futex_wake(&self->ack);
+    }
+    return NULL;
+}

@@ -1,0 +1,40 @@
+/* The processes sharing one cache: a parent and the fork() children that inherited it.
+ *
+ * Each member has a number (its bit in a domain's `members` and a frame's `writers`) and a
+ * mailbox in shared memory. A page-table entry belongs to one process, so before a member
+ * writes a block back, every other member that let stores through to it (its bit in the frame's
+ * `writers`) must write-protect it again: the writer posts the request in that member's mailbox
+ * and that member's agent thread does it and answers. A member that is gone has no page tables
+ * left to protect; one that does not answer in time (stopped) makes the write-back fail with
+ * EAGAIN, and the caller picks another victim or says why it gave up. */
+#ifndef UM_MEMBERS_H
+#define UM_MEMBERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct um_domain;
+
+/* Set up the table with this process as its first member. 0, or -1. */
+int um_members_init(void);
+/* Before fork(): a member number for the child, or -1 if the table is full. */
+int um_members_reserve(void);
+/* In the child: become member `slot`. */
+void um_members_adopt(unsigned slot);
+/* A reservation the child never took (fork() failed, or the child left). */
+void um_members_release(unsigned slot);
+/* At exit: leave the table. */
+void um_members_leave(void);
+/* Whether member i may still have page tables: its process exists. */
+bool um_member_alive(unsigned i);
+
+/* Have every member in `writers` other than this one write-protect file bytes [off, off + len)
+ * of d. `patient`: wait for a stopped member up to 10 s (msync, exit), else 100 ms (eviction).
+ * 0, or EAGAIN if a member did not answer. */
+int um_members_protect(struct um_domain *d, uint64_t writers, uint64_t off, uint64_t len,
+                       bool patient);
+
+/* The agent thread's body: answers this member's requests. */
+void *um_members_agent(void *arg);
+
+#endif

@@ -1,0 +1,104 @@
+#include "shm.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "os.h"
+
+/* Lazily backed: only what is used costs memory. Domains reserve their slot tables here
+ * (domain.h), hence the size. */
+#define REGION_BYTES ((size_t)16 << 40)
+#define FREE_CLASSES 16
+
+struct free_block {
+    struct free_block *next;
+};
+
+struct arena {
+    pthread_mutex_t lock;
+    size_t next; /* offset of the first byte never handed out */
+    struct {
+        size_t len;
+        struct free_block *head;
+    } free[FREE_CLASSES];
+};
+
+static struct arena *arena;
+
+int um_shm_init(void)
+{
+    if (arena)
+        return 0;
+    void *p = um_os_reserve_shared(REGION_BYTES);
+    if (!p)
+        return -1;
+    struct arena *a = p;
+    um_shm_mutex_init(&a->lock);
+    a->next = um_page_up(sizeof *a);
+    arena = a;
+    return 0;
+}
+
+/* With the lock held: a block of exactly len bytes given back earlier, or NULL. */
+static void *reuse(struct arena *a, size_t len)
+{
+    for (unsigned i = 0; i < FREE_CLASSES; i++) {
+        if (a->free[i].len == len && a->free[i].head) {
+            struct free_block *b = a->free[i].head;
+            a->free[i].head = b->next;
+            b->next = NULL;
+            return b;
+        }
+    }
+    return NULL;
+}
+
+void *um_shm_alloc(size_t len)
+{
+    if (!arena)
+        return um_os_alloc(len);
+    len = um_page_up(len);
+    pthread_mutex_lock(&arena->lock);
+    void *p = reuse(arena, len);
+    if (!p && arena->next + len <= REGION_BYTES) {
+        p = (char *)arena + arena->next;
+        arena->next += len;
+    }
+    pthread_mutex_unlock(&arena->lock);
+    return p;
+}
+
+void um_shm_free(void *p, size_t len)
+{
+    if (!p)
+        return;
+    if (!arena) {
+        um_os_free(p, len);
+        return;
+    }
+    len = um_page_up(len);
+    /* Its pages go back to the system and read as zeros when it is handed out again. */
+    um_os_madvise(p, len, MADV_REMOVE);
+    pthread_mutex_lock(&arena->lock);
+    for (unsigned i = 0; i < FREE_CLASSES; i++) {
+        /* The class of that size, or an empty one; a block finding neither is left unused. */
+        if (arena->free[i].len == len || !arena->free[i].head) {
+            struct free_block *b = p;
+            b->next = arena->free[i].head;
+            arena->free[i].head = b;
+            arena->free[i].len = len;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&arena->lock);
+}
+
+void um_shm_mutex_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutex_init(m, &attr);
+    pthread_mutexattr_destroy(&attr);
+}

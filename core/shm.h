@@ -1,0 +1,25 @@
+/* Memory shared with fork() children: the cache's tables and the domains live here, so that a
+ * child is a full member of the cache it inherits (same frames, same budget, same policy).
+ *
+ * One MAP_SHARED anonymous region, made before any fork, backs every allocation: what either
+ * process allocates after a fork is at the same address, in the same memory, for both. Its
+ * bookkeeping (a bump pointer and free lists by size) lives at its start under a
+ * process-shared lock. Without the region (unit tests, or before um_shm_init()), allocations
+ * are private (um_os_alloc()). */
+#ifndef UM_SHM_H
+#define UM_SHM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Reserve the shared region (lazily backed). 0, or -1 if it cannot be had. */
+int um_shm_init(void);
+/* Zeroed memory shared with the process's fork children; NULL on failure. */
+void *um_shm_alloc(size_t len);
+/* Give back an allocation of len bytes (its pages are released at once). */
+void um_shm_free(void *p, size_t len);
+/* A mutex that works across processes. */
+void um_shm_mutex_init(pthread_mutex_t *m);
+
+#endif
