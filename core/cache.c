@@ -21,6 +21,17 @@ static struct um_shard *shard_of(struct um_cache *c, uint32_t f)
     return &c->shards[f % c->nshards];
 }
 
+static void rebuild_shard(struct um_cache *c, struct um_shard *s);
+
+/* Lock a shard. Its lock is shared with fork children: if a process died holding it (its
+ * threads end wherever they are when one calls _exit()), the shard's lists may be half
+ * updated, and are rebuilt from the frames' states, which are single words. */
+static void lock_shard(struct um_cache *c, struct um_shard *s)
+{
+    if (um_shm_lock(&s->lock))
+        rebuild_shard(c, s);
+}
+
 int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned low_pct,
                   const struct um_policy_ops *policy, bool background)
 {
@@ -167,6 +178,30 @@ static void uncharge(struct um_cache *c, unsigned slot, size_t bytes)
     atomic_fetch_sub(&c->charged, bytes);
 }
 
+/* With s->lock held, after its holder died: the free list and the policies' order are
+ * rebuilt from the frames' states (FILLING and BUSY frames are taken over by whoever waits for
+ * them, um_cache_wait()). The policies start afresh: order is lost, never a frame. */
+static void rebuild_shard(struct um_cache *c, struct um_shard *s)
+{
+    unsigned index = (unsigned)(s - c->shards);
+    um_debug("a process sharing the page cache died holding shard %u's lock; rebuilt", index);
+    for (unsigned p = 0; p < UM_SLOTS; p++) {
+        if (s->policy_state[p])
+            c->slot_ops[p]->init(s->policy_state[p], c->nodes);
+        s->policy_frames[p] = 0;
+    }
+    s->free_head = UM_NO_FRAME;
+    for (uint32_t f = index; f < s->next_unused && f < c->nframes; f += c->nshards) {
+        uint32_t state = atomic_load(&c->frames[f].state);
+        if (state == UM_FRAME_FREE) {
+            c->frames[f].next_free = s->free_head;
+            s->free_head = f;
+        } else if (state == UM_FRAME_RESIDENT) {
+            policy_insert(c, s, f);
+        }
+    }
+}
+
 /* After a frame's state changed: wake threads waiting for it to settle, if any. */
 static void wake_waiters(struct um_cache *c, uint32_t f)
 {
@@ -174,12 +209,19 @@ static void wake_waiters(struct um_cache *c, uint32_t f)
         um_futex_wake(&c->frames[f].state);
 }
 
+/* With the frame's shard lock held, before it becomes BUSY. */
+static void mark_owned(struct um_frame *fr)
+{
+    atomic_store(&fr->owner, um_domain_me());
+    atomic_store(&fr->dropping, false);
+}
+
 static uint32_t take_free_frame(struct um_cache *c)
 {
     unsigned start = atomic_fetch_add_explicit(&c->alloc_cursor, 1, memory_order_relaxed);
     for (unsigned i = 0; i < c->nshards; i++) {
         struct um_shard *s = &c->shards[(start + i) % c->nshards];
-        pthread_mutex_lock(&s->lock);
+        lock_shard(c, s);
         uint32_t f = s->free_head;
         if (f != UM_NO_FRAME) {
             s->free_head = c->frames[f].next_free;
@@ -190,6 +232,8 @@ static uint32_t take_free_frame(struct um_cache *c)
         if (f != UM_NO_FRAME) {
             atomic_store(&c->frames[f].dirty, 0);
             atomic_store(&c->frames[f].writers, 0);
+            atomic_store(&c->frames[f].owner, um_domain_me());
+            atomic_store(&c->frames[f].dom, NULL);
             atomic_store(&c->frames[f].state, UM_FRAME_FILLING);
         }
         pthread_mutex_unlock(&s->lock);
@@ -222,7 +266,7 @@ static void free_frame(struct um_cache *c, uint32_t f, size_t charged)
     /* Read before the frame is back on the free list: another thread may take it at once. */
     unsigned slot = c->frames[f].policy;
     struct um_shard *s = shard_of(c, f);
-    pthread_mutex_lock(&s->lock);
+    lock_shard(c, s);
     atomic_store(&c->frames[f].state, UM_FRAME_FREE);
     c->frames[f].next_free = s->free_head;
     s->free_head = f;
@@ -246,7 +290,7 @@ void um_cache_commit(struct um_cache *c, uint32_t f, struct um_domain *d, size_t
                    ((uint64_t)d->ino * 0xbf58476d1ce4e5b9ULL) ^ um_domain_block_off(d, block);
     c->nodes[f].key = key ? key : 1;
     struct um_shard *s = shard_of(c, f);
-    pthread_mutex_lock(&s->lock);
+    lock_shard(c, s);
     atomic_store(&fr->state, UM_FRAME_RESIDENT);
     policy_insert(c, s, f);
     pthread_mutex_unlock(&s->lock);
@@ -261,9 +305,10 @@ void um_cache_discard(struct um_cache *c, uint32_t f, size_t charged)
 bool um_cache_claim(struct um_cache *c, uint32_t f)
 {
     struct um_shard *s = shard_of(c, f);
-    pthread_mutex_lock(&s->lock);
+    lock_shard(c, s);
     bool claimed = atomic_load(&c->frames[f].state) == UM_FRAME_RESIDENT;
     if (claimed) {
+        mark_owned(&c->frames[f]);
         atomic_store(&c->frames[f].state, UM_FRAME_BUSY);
         policy_remove(c, s, f);
     }
@@ -275,10 +320,51 @@ void um_cache_drop(struct um_cache *c, uint32_t f)
 {
     struct um_frame *fr = &c->frames[f];
     struct um_domain *d = fr->dom;
+    atomic_store(&fr->dropping, true);
     um_domain_punch(d, um_domain_block_off(d, fr->block), d->pagesize);
     /* Pages first, slot second: a fault between the two sees BUSY and waits, then refills. */
     atomic_store(&d->slots[fr->block], 0);
     free_frame(c, f, fr->len);
+}
+
+/* With the shard lock held: frame f is `state` and its owner died (members.h). Finish or undo
+ * what it was doing. A fill: the block was never vouched for; free it, unless a store was let
+ * through to it (then the memfd held the block already: keep it). A claim: the dirty bits
+ * are those not yet written (writeback.c clears them only once written); release it. A drop:
+ * punch again (punching twice is harmless) and free it. */
+static void take_over_locked(struct um_cache *c, struct um_shard *s, uint32_t f, uint32_t state)
+{
+    struct um_frame *fr = &c->frames[f];
+    struct um_domain *d = atomic_load(&fr->dom);
+    /* Routine for fork() workers that leave with _exit() (their threads stop wherever they
+     * are): said at debug level only. */
+    um_debug("a process sharing the page cache died holding block %zu; taken over", fr->block);
+    if (state == UM_FRAME_BUSY && !atomic_load(&fr->dropping)) {
+        atomic_store(&fr->state, UM_FRAME_RESIDENT);
+        policy_insert(c, s, f);
+        return;
+    }
+    if (state == UM_FRAME_FILLING && d && atomic_load(&fr->dirty)) {
+        /* A store was let through (the block was in the memfd by then): keep the block. */
+        if (d->pagesize > atomic_load(&fr->len))
+            uncharge(c, fr->policy, d->pagesize - atomic_load(&fr->len));
+        atomic_store(&fr->state, UM_FRAME_RESIDENT);
+        policy_insert(c, s, f);
+        return;
+    }
+    if (d && state == UM_FRAME_BUSY && um_here(d))
+        um_domain_punch(d, um_domain_block_off(d, fr->block), d->pagesize);
+    if (d) {
+        uint32_t expected = f + 1;
+        atomic_compare_exchange_strong(&d->slots[fr->block], &expected, 0);
+    }
+    size_t charged = state == UM_FRAME_FILLING ? (d ? d->pagesize : atomic_load(&fr->len))
+                                               : atomic_load(&fr->len);
+    unsigned slot = fr->policy;
+    atomic_store(&fr->state, UM_FRAME_FREE);
+    fr->next_free = s->free_head;
+    s->free_head = f;
+    uncharge(c, slot, charged);
 }
 
 void um_cache_wait(struct um_cache *c, uint32_t f, uint32_t state)
@@ -288,6 +374,15 @@ void um_cache_wait(struct um_cache *c, uint32_t f, uint32_t state)
     atomic_fetch_add(&c->waiters, 1);
     um_futex_wait(&c->frames[f].state, state);
     atomic_fetch_sub(&c->waiters, 1);
+    struct um_frame *fr = &c->frames[f];
+    if (atomic_load(&fr->state) != state || um_member_alive(atomic_load(&fr->owner)))
+        return;
+    struct um_shard *s = shard_of(c, f);
+    lock_shard(c, s);
+    if (atomic_load(&fr->state) == state && !um_member_alive(atomic_load(&fr->owner)))
+        take_over_locked(c, s, f, state);
+    pthread_mutex_unlock(&s->lock);
+    wake_waiters(c, f);
 }
 
 /* Claim victims of slot `slot` (UM_SLOTS: of any) until they hold `want` bytes or `most`
@@ -303,10 +398,12 @@ static unsigned claim_victims(struct um_cache *c, unsigned slot, size_t want, ui
          * visits every shard even while other threads advance the cursor. */
         i = empty ? i + 1 : atomic_fetch_add_explicit(&c->victim_cursor, 1, memory_order_relaxed);
         struct um_shard *s = &c->shards[i % c->nshards];
-        pthread_mutex_lock(&s->lock);
+        lock_shard(c, s);
         uint32_t f = policy_victim(c, s, slot);
-        if (f != UM_NO_FRAME)
+        if (f != UM_NO_FRAME) {
+            mark_owned(&c->frames[f]);
             atomic_store(&c->frames[f].state, UM_FRAME_BUSY);
+        }
         pthread_mutex_unlock(&s->lock);
         if (f == UM_NO_FRAME) {
             empty++; /* a whole turn without one: nothing left to take */
@@ -339,8 +436,9 @@ static void drop_frames(struct um_cache *c, uint32_t *frames, unsigned n)
     unsigned nmapped = 0;
     qsort_r(frames, n, sizeof frames[0], by_block, c->frames);
     for (unsigned i = 0; i < n; i++) {
-        const struct um_frame *fr = &c->frames[frames[i]];
+        struct um_frame *fr = &c->frames[frames[i]];
         uint64_t off = um_domain_block_off(fr->dom, fr->block);
+        atomic_store(&fr->dropping, true);
         nmapped = um_domain_mapped(fr->dom, off, fr->len, mapped, nmapped,
                                    UM_EVICT_BATCH * 2);
     }
@@ -418,7 +516,7 @@ unsigned um_cache_evict(struct um_cache *c, size_t want)
 void um_cache_release(struct um_cache *c, uint32_t f)
 {
     struct um_shard *s = shard_of(c, f);
-    pthread_mutex_lock(&s->lock);
+    lock_shard(c, s);
     atomic_store(&c->frames[f].state, UM_FRAME_RESIDENT);
     policy_insert(c, s, f);
     pthread_mutex_unlock(&s->lock);
@@ -437,7 +535,7 @@ void um_cache_touch(struct um_cache *c, uint32_t f)
     /* The frame may have been evicted and reused since the caller looked: its policy is read
      * under the lock, once it is known to be resident. */
     struct um_shard *s = shard_of(c, f);
-    pthread_mutex_lock(&s->lock);
+    lock_shard(c, s);
     if (atomic_load(&c->frames[f].state) == UM_FRAME_RESIDENT)
         um_cache_touch_locked(c, f);
     pthread_mutex_unlock(&s->lock);
@@ -445,7 +543,7 @@ void um_cache_touch(struct um_cache *c, uint32_t f)
 
 void um_cache_lock_frame(struct um_cache *c, uint32_t f)
 {
-    pthread_mutex_lock(&shard_of(c, f)->lock);
+    lock_shard(c, shard_of(c, f));
 }
 
 void um_cache_unlock_frame(struct um_cache *c, uint32_t f)

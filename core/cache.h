@@ -48,7 +48,7 @@ enum um_frame_state {
 struct um_frame {
     _Atomic uint32_t state;
     uint32_t next_free;
-    struct um_domain *dom;
+    struct um_domain *_Atomic dom;
     size_t block;
     /* Bytes of the block from its start that the memfd holds (once RESIDENT; past them lies the
      * end of the file); also the frame's charge against the budget. Read without a lock. */
@@ -60,6 +60,10 @@ struct um_frame {
     /* Member processes that let stores through to the block since its last write-back: each
      * must write-protect it again before the next one (members.h). Changed like `dirty`. */
     _Atomic uint64_t writers;
+    /* The member process that holds the frame FILLING or BUSY, and whether it started to drop
+     * it: if that process dies, a thread waiting for the frame takes it over (um_cache_wait). */
+    _Atomic uint32_t owner;
+    _Atomic bool dropping;
 };
 
 struct um_cache;
@@ -134,7 +138,8 @@ void um_cache_unlock_frame(struct um_cache *c, uint32_t f);
 /* Finish dropping a BUSY frame: punch its pages out of the memfd, clear its slot, free it. */
 void um_cache_drop(struct um_cache *c, uint32_t f);
 /* Wait until frame f's state is no longer `state` (FILLING or BUSY), or a moment has passed:
- * the caller looks again either way. */
+ * the caller looks again either way. A frame whose owner died is taken over: a fill is
+ * abandoned, a claim released (its dirty bits are still set), a drop finished. */
 void um_cache_wait(struct um_cache *c, uint32_t f, uint32_t state);
 
 /* Evict at least `want` bytes (a batch: more, see evict_in()) of the policies' next victims,

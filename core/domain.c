@@ -91,7 +91,7 @@ int um_domain_resize(struct um_domain *d, uint64_t file_size)
         errno = EFBIG;
         return -1;
     }
-    pthread_mutex_lock(&d->size_lock);
+    um_shm_lock(&d->size_lock); /* the size is set after the ftruncate: nothing to repair */
     int rc = 0;
     if (size != atomic_load(&d->memfd_size)) {
         rc = (int)syscall(SYS_ftruncate, um_here(d)->memfd, (off_t)size);

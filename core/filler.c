@@ -50,11 +50,13 @@ static bool tracked(const struct um_entry *e)
     return e->map->shared && e->map->wp;
 }
 
-/* Mark the chunk of frame f holding file offset `off` dirty; true if it was clean. */
+/* Mark the chunk of frame f holding file offset `off` dirty, and this process as one that let
+ * stores through to it (members.h); true if the chunk was clean. */
 static bool mark_dirty(const struct um_domain *d, uint32_t f, uint64_t off)
 {
     struct um_frame *fr = &um_rt.cache->frames[f];
     unsigned chunk = (unsigned)((off & (d->pagesize - 1)) >> d->chunk_shift);
+    atomic_fetch_or(&fr->writers, 1ULL << um_domain_me());
     return !(atomic_fetch_or(&fr->dirty, 1ULL << chunk) & 1ULL << chunk);
 }
 
@@ -84,7 +86,12 @@ static size_t map_filled(const struct um_entry *e, uint32_t f, uintptr_t lo, siz
         return um_uffd_continue(uffd, lo, len, wp);
     uintptr_t clo, chi;
     chunk_range(e, store, lo, lo + len, &clo, &chi);
-    if (mark_dirty(e->map->dom, f, um_entry_off(e, store)))
+    /* What the memfd holds of the block, known before the store can land: if this process
+     * dies before the commit, whoever takes the frame over keeps it (cache.c). */
+    struct um_domain *d = e->map->dom;
+    size_t held = (size_t)(um_entry_off(e, lo + len) - um_domain_block_off(d, um_entry_block(e, lo)));
+    atomic_store(&um_rt.cache->frames[f].len, held < d->pagesize ? held : d->pagesize);
+    if (mark_dirty(d, f, um_entry_off(e, store)))
         um_stat_add(&um_stats.dirtied_pages, (chi - clo) / UM_PAGE);
     size_t done = um_uffd_continue(uffd, lo, clo - lo, true);
     if (done < clo - lo)
@@ -148,6 +155,10 @@ static void fill_run(struct um_filler *self, const struct um_entry *e, size_t k0
 static uint32_t take_block(struct um_domain *d, size_t k)
 {
     uint32_t f = um_cache_alloc_in(um_rt.cache, d->pagesize, d->policy);
+    /* Known before the slot names the frame: whoever takes a dead owner's fill over clears
+     * the slot through them (cache.c). */
+    um_rt.cache->frames[f].block = k;
+    atomic_store(&um_rt.cache->frames[f].dom, d);
     uint32_t expected = 0;
     if (atomic_compare_exchange_strong(&d->slots[k], &expected, f + 1))
         return f;

@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,12 +41,32 @@ int um_members_init(void)
     return 0;
 }
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+/* Whether process pid is running: not gone, and not a zombie either (a child that exited and
+ * was not reaped yet has no threads to answer a request; its parent may be waiting on us to
+ * reap it). A pidfd polls readable once its process has exited. */
+static bool running(int pid)
+{
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0)
+        return errno == ENOSYS ? kill(pid, 0) == 0 || errno == EPERM : errno != ESRCH;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    bool exited = poll(&p, 1, 0) == 1;
+    syscall(SYS_close, fd);
+    return !exited;
+}
+
 bool um_member_alive(unsigned i)
 {
+    if (!table)
+        return true; /* one process, not set up yet (unit tests): this one */
     int pid = atomic_load(&table[i].pid);
     if (pid == RESERVED)
         return true;
-    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+    return pid > 0 && running(pid);
 }
 
 int um_members_reserve(void)
@@ -91,7 +113,7 @@ static uint64_t now_ms(void)
 static int ask(unsigned i, struct um_domain *d, uint64_t off, uint64_t len, uint64_t wait_ms)
 {
     struct um_member *m = &table[i];
-    pthread_mutex_lock(&m->lock);
+    um_shm_lock(&m->lock); /* guards only the request: nothing to repair */
     atomic_store(&m->dom, d);
     atomic_store(&m->off, off);
     atomic_store(&m->len, len);
@@ -137,8 +159,8 @@ static void answer(struct um_member *self)
     um_registry_rdlock(&um_rt.registry);
     struct um_domain *d = atomic_load(&self->dom);
     struct um_view *v = d ? um_here(d) : NULL;
-    if (v)
-        um_view_protect(v, um_rt.uffd, atomic_load(&self->off), atomic_load(&self->len));
+    if (v && um_view_protect(v, um_rt.uffd, atomic_load(&self->off), atomic_load(&self->len)))
+        um_error("%s: cannot write-protect a block another process writes back (%m)", d->path);
     um_registry_unlock(&um_rt.registry);
 }
 

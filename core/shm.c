@@ -1,5 +1,6 @@
 #include "shm.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -9,6 +10,7 @@
 /* Lazily backed: only what is used costs memory. Domains reserve their slot tables here
  * (domain.h), hence the size. */
 #define REGION_BYTES ((size_t)16 << 40)
+#define MIN_REGION_BYTES ((size_t)64 << 30)
 #define FREE_CLASSES 16
 
 struct free_block {
@@ -25,17 +27,25 @@ struct arena {
 };
 
 static struct arena *arena;
+static size_t region_bytes;
 
 int um_shm_init(void)
 {
     if (arena)
         return 0;
-    void *p = um_os_reserve_shared(REGION_BYTES);
+    /* Smaller where the address space is (sanitizer runtimes reserve most of it). */
+    size_t len = REGION_BYTES;
+    void *p = um_os_reserve_shared(len);
+    while (!p && len > MIN_REGION_BYTES) {
+        len /= 16;
+        p = um_os_reserve_shared(len);
+    }
     if (!p)
         return -1;
     struct arena *a = p;
     um_shm_mutex_init(&a->lock);
     a->next = um_page_up(sizeof *a);
+    region_bytes = len;
     arena = a;
     return 0;
 }
@@ -59,9 +69,9 @@ void *um_shm_alloc(size_t len)
     if (!arena)
         return um_os_alloc(len);
     len = um_page_up(len);
-    pthread_mutex_lock(&arena->lock);
+    um_shm_lock(&arena->lock); /* a bump and list pushes: nothing to repair */
     void *p = reuse(arena, len);
-    if (!p && arena->next + len <= REGION_BYTES) {
+    if (!p && arena->next + len <= region_bytes) {
         p = (char *)arena + arena->next;
         arena->next += len;
     }
@@ -80,7 +90,7 @@ void um_shm_free(void *p, size_t len)
     len = um_page_up(len);
     /* Its pages go back to the system and read as zeros when it is handed out again. */
     um_os_madvise(p, len, MADV_REMOVE);
-    pthread_mutex_lock(&arena->lock);
+    um_shm_lock(&arena->lock); /* a bump and list pushes: nothing to repair */
     for (unsigned i = 0; i < FREE_CLASSES; i++) {
         /* The class of that size, or an empty one; a block finding neither is left unused. */
         if (arena->free[i].len == len || !arena->free[i].head) {
@@ -99,6 +109,15 @@ void um_shm_mutex_init(pthread_mutex_t *m)
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
     pthread_mutex_init(m, &attr);
     pthread_mutexattr_destroy(&attr);
+}
+
+bool um_shm_lock(pthread_mutex_t *m)
+{
+    if (pthread_mutex_lock(m) != EOWNERDEAD)
+        return false;
+    pthread_mutex_consistent(m);
+    return true;
 }

@@ -19,7 +19,11 @@ int um_shm_init(void);
 void *um_shm_alloc(size_t len);
 /* Give back an allocation of len bytes (its pages are released at once). */
 void um_shm_free(void *p, size_t len);
-/* A mutex that works across processes. */
+/* A mutex that works across processes, robust: when its holder died, the next locker gets
+ * it with the holder's work half done. */
 void um_shm_mutex_init(pthread_mutex_t *m);
+/* Lock m: true if its previous holder died holding it (the caller repairs what it guards;
+ * the mutex is consistent again). */
+bool um_shm_lock(pthread_mutex_t *m);
 
 #endif

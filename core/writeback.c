@@ -72,7 +72,9 @@ static int write_back(struct um_cache *c, uint32_t f, bool patient)
     int err = protect_everywhere(fr, base, len, patient);
     if (err)
         return err;
-    atomic_store(&fr->dirty, 0);
+    /* The dirty bits are cleared once the chunks are written, not before: a member that dies
+     * in the middle of this leaves them set, and whoever takes the frame over writes them
+     * again (cache.c, um_cache_wait()). No store can set one meanwhile: the frame is BUSY. */
     uint64_t failed = 0;
     unsigned shift = d->chunk_shift;
     for (unsigned i = 0; i < 64 && dirty >> i;) {
@@ -92,10 +94,9 @@ static int write_back(struct um_cache *c, uint32_t f, bool patient)
         }
         i = j;
     }
-    if (failed) {
-        atomic_fetch_or(&fr->dirty, failed);
+    atomic_fetch_and(&fr->dirty, failed);
+    if (failed)
         atomic_store(&d->wb_error, err);
-    }
     return err;
 }
 
