@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 
 #include "log.h"
 #include "members.h"
@@ -233,6 +234,7 @@ static uint32_t take_free_frame(struct um_cache *c)
             atomic_store(&c->frames[f].dirty, 0);
             atomic_store(&c->frames[f].writers, 0);
             atomic_store(&c->frames[f].owner, um_domain_me());
+            atomic_store(&c->frames[f].soft, false);
             atomic_store(&c->frames[f].dom, NULL);
             atomic_store(&c->frames[f].state, UM_FRAME_FILLING);
         }
@@ -483,6 +485,44 @@ static void forget_frame(struct um_cache *c, uint32_t f)
     um_stat_add(&um_stats.evictions, 1);
 }
 
+struct soft_batch {
+    uint32_t frames[UM_EVICT_BATCH];
+    struct iovec mapped[UM_EVICT_BATCH * 2];
+    unsigned n, nmapped;
+};
+
+/* Whether BUSY victim f is soft-evicted rather than evicted: its policy counts references, it
+ * was not soft-evicted since it was last touched, and this process maps it shared (there is
+ * something to unmap). If so it joins the batch. */
+static bool soft_candidate(struct um_cache *c, uint32_t f, struct soft_batch *b)
+{
+    struct um_frame *fr = &c->frames[f];
+    if (!c->slot_ops[fr->policy]->touch || atomic_load(&fr->soft) || !um_here(fr->dom))
+        return false;
+    struct um_domain *d = fr->dom;
+    unsigned before = b->nmapped;
+    b->nmapped = um_domain_mapped(d, um_domain_block_off(d, fr->block), atomic_load(&fr->len),
+                                  b->mapped, b->nmapped, UM_EVICT_BATCH * 2);
+    if (b->nmapped == before)
+        return false;
+    b->frames[b->n++] = f;
+    return true;
+}
+
+/* Unmap the batch's pages with one batched MADV_DONTNEED, then put the frames back in their
+ * policies, unreferenced. */
+static void soften(struct um_cache *c, struct soft_batch *b)
+{
+    if (!b->n)
+        return;
+    um_os_dontneed_ranges(b->mapped, b->nmapped);
+    for (unsigned i = 0; i < b->n; i++) {
+        atomic_store(&c->frames[b->frames[i]].soft, true);
+        um_cache_release(c, b->frames[i]);
+    }
+    um_stat_add(&um_stats.soft_evictions, b->n);
+}
+
 /* Evict at least `want` bytes of slot `slot` (UM_SLOTS: of any) where there are, writing dirty
  * frames back first. Evictions go in batches of a 64th of the budget (at most UM_EVICT_BATCH
  * frames) so that the TLB shootdowns they cost -- measured as a quarter of all CPU time of a
@@ -490,11 +530,14 @@ static void forget_frame(struct um_cache *c, uint32_t f)
 static unsigned evict_in(struct um_cache *c, unsigned slot, size_t want)
 {
     uint32_t victims[UM_EVICT_BATCH];
+    struct soft_batch soft = {.n = 0};
     if (want < c->budget / 64)
         want = c->budget / 64;
     unsigned n = claim_victims(c, slot, want, victims, UM_EVICT_BATCH), kept = 0;
     for (unsigned i = 0; i < n; i++) {
         uint32_t f = victims[i];
+        if (soft_candidate(c, f, &soft))
+            continue;
         if (!um_here(c->frames[f].dom) && domain_abandoned(c->frames[f].dom))
             forget_frame(c, f); /* its memfd went with the last process that had it */
         else if (!um_here(c->frames[f].dom))
@@ -504,8 +547,9 @@ static unsigned evict_in(struct um_cache *c, unsigned slot, size_t want)
         else
             victims[kept++] = f;
     }
+    soften(c, &soft);
     drop_frames(c, victims, kept);
-    return kept;
+    return kept + soft.n;
 }
 
 unsigned um_cache_evict(struct um_cache *c, size_t want)

@@ -15,6 +15,11 @@
  * lock, and re-read the slot to be sure the frame still belongs to that block; a thread that
  * must wait for a FILLING or BUSY frame to settle waits on its state word (um_cache_wait).
  *
+ * Eviction has two levels for policies that count references (touch): a victim still mapped
+ * is first soft-evicted (unmapped, kept in the memfd, put back in the policy unreferenced); if
+ * the program touches it again the minor fault references it, otherwise it is the victim again
+ * and is evicted for good (written back, punched out of the memfd). The budget counts both.
+ *
  * Lock order: registry (rwlock) -> shard lock -> domain wp_lock. Evictor threads take no
  * registry lock; nothing waits for a frame while holding a shard lock. */
 #ifndef UM_CACHE_H
@@ -64,6 +69,9 @@ struct um_frame {
      * it: if that process dies, a thread waiting for the frame takes it over (um_cache_wait). */
     _Atomic uint32_t owner;
     _Atomic bool dropping;
+    /* Soft-evicted: unmapped from this process's shared ranges, its pages kept in the memfd;
+     * the next touch is a minor fault, a reference the policy sees (um_cache_touch). */
+    _Atomic bool soft;
 };
 
 struct um_cache;

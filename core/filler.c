@@ -268,6 +268,7 @@ static void map_resident(const struct um_entry *e, uint32_t f, size_t k, uintptr
     if (present < hi - lo)
         um_uffd_wake(um_rt.uffd, lo, hi - lo);
     um_stat_add(&um_stats.minor_faults, 1);
+    atomic_store(&um_rt.cache->frames[f].soft, false);
     um_cache_touch(um_rt.cache, f);
 }
 

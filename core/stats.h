@@ -27,6 +27,7 @@ struct um_stats {
     _Atomic uint64_t pages_filled;  /* 4 KiB pages installed */
     _Atomic uint64_t bytes_read;    /* bytes read from files */
     _Atomic uint64_t evictions;     /* blocks evicted to stay within the budget */
+    _Atomic uint64_t soft_evictions; /* blocks unmapped but kept, to see whether they are used */
     _Atomic uint64_t minor_faults;  /* faults on pages the cache held but had not mapped there */
     _Atomic uint64_t wp_faults;     /* write-protect faults: first stores to clean pages */
     _Atomic uint64_t dirtied_pages; /* 4 KiB pages marked dirty (shared mappings) */

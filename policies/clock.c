@@ -1,8 +1,7 @@
 /* CLOCK (second chance). The reference bit a kernel would take from the page tables is not
- * visible to user space; what the shim does see is a store's first write-protect fault on a
- * resident block, so that is what sets the bit here: a block the program wrote to gets one more
- * round before eviction (and evicting it would cost a write-back). Blocks only read age as in
- * FIFO; for read-heavy reuse the refault-learning 2q policy is the better choice. */
+ * visible to user space; what the shim sees instead is a fault on a resident block: a store's
+ * first write-protect fault, and the minor fault of a block the cache soft-evicted (unmapped
+ * but kept, cache.h) when the hand first passed it. Either sets the bit here. */
 #include "list.h"
 
 struct clock {

@@ -7,6 +7,8 @@
 #   sqlite3 with PRAGMA mmap_size, its database growing past the budget (mremap), then
 #     integrity_check and queries; output equal to a run without the preload on its own copy
 #   python3 mmap: resize() bigger (ftruncate + mremap), stores, flush; file equal to the kernel's
+#   numpy.memmap written by four forked multiprocessing workers, each its own rows spread over
+#     the whole file, read back by the parent; sums and file equal to the kernel's
 # usage: shared_programs.sh LIBUFFDMAP_SO DATA_DIR
 set -u
 so=$1 work=$2
@@ -105,5 +107,37 @@ PY
     clean python3 "$work/py"
 else
     skip "python3 not installed"
+fi
+
+# --- numpy.memmap with forked multiprocessing workers ---------------------------------------
+if [ -n "$py" ] && "$py" -c "import numpy" 2>/dev/null; then
+    cat >"$work/workers.py" <<'PY'
+import multiprocessing as mp, os, sys
+import numpy as np
+ROWS, COLS = 4096, 1024          # 16 MiB of float32: 4x the budget
+path = os.path.join(sys.argv[1], "matrix.f32")
+def work(w):
+    m = np.memmap(path, dtype=np.float32, mode="r+", shape=(ROWS, COLS))
+    for r in range(w, ROWS, 4):  # rows interleaved: workers share every block
+        m[r, :] = m[r, :] * 2 + w
+    m.flush()
+if __name__ == "__main__":
+    np.arange(ROWS * COLS, dtype=np.float32).reshape(ROWS, COLS).tofile(path)
+    shared = np.memmap(path, dtype=np.float32, mode="r+", shape=(ROWS, COLS))
+    shared[0, 0] = -1            # a store before the fork, seen by the workers
+    with mp.get_context("fork").Pool(4) as pool:
+        pool.map(work, range(4))
+    print(float(shared.sum(dtype=np.float64)), float(shared[0, 0]), float(shared[ROWS - 1, 5]))
+    del shared
+    print(float(np.fromfile(path, dtype=np.float32).sum(dtype=np.float64)))
+PY
+    mkdir -p "$work/np-kernel" "$work/np"
+    "$py" "$work/workers.py" "$work/np-kernel" >"$work/np-kernel.out" 2>&1
+    shim "$work/np" "$py" "$work/workers.py" "$work/np" >"$work/np.out"
+    same "numpy.memmap fork workers output" "$work/np-kernel.out" "$work/np.out"
+    same "numpy.memmap fork workers file" "$work/np-kernel/matrix.f32" "$work/np/matrix.f32"
+    clean "numpy.memmap fork workers" "$work/np"
+else
+    skip "numpy not installed"
 fi
 finish
