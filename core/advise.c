@@ -174,7 +174,9 @@ static void check_protect(const struct um_entry *e, uintptr_t lo, uintptr_t hi, 
     (void)lo;
     (void)hi;
     struct protect *p = arg;
-    if (e->map->shared && (p->prot & PROT_WRITE) && !um_here(e->map->dom)->writable)
+    /* Stores through a shared mapping are tracked only if it was registered for it, which
+     * it is when its file could be written (map.c): the kernel's EACCES otherwise. */
+    if (e->map->shared && (p->prot & PROT_WRITE) && !e->map->wp)
         p->err = EACCES;
 }
 

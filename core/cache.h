@@ -20,7 +20,7 @@
  * the program touches it again the minor fault references it, otherwise it is the victim again
  * and is evicted for good (written back, punched out of the memfd). The budget counts both.
  *
- * Lock order: registry (rwlock) -> shard lock -> domain wp_lock. Evictor threads take no
+ * Lock order: registry (rwlock) -> shard lock -> view ranges_lock. Evictor threads take no
  * registry lock; nothing waits for a frame while holding a shard lock. */
 #ifndef UM_CACHE_H
 #define UM_CACHE_H

@@ -56,6 +56,7 @@ struct um_view {
     bool direct_always;     /* UFFDMAP_IO=direct */
     bool writable;          /* fd is open for writing: write-back possible from here */
     unsigned users;         /* this process's mappings of the domain (registry write lock) */
+    bool lingering;         /* none left, kept for other members (domains.c) */
     struct um_file_stats *stats;
     pthread_mutex_t stream_lock; /* streaming read-ahead's device reads, one at a time (io.h) */
     pthread_mutex_t ranges_lock; /* guards ranges[]: a leaf lock, taken last */

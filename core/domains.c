@@ -25,7 +25,11 @@ void um_domains_add(struct um_view *v)
     views = v;
 }
 
-void um_view_use(struct um_view *v) { v->users++; }
+void um_view_use(struct um_view *v)
+{
+    v->users++;
+    v->lingering = false;
+}
 void um_view_unuse(struct um_view *v) { v->users--; }
 
 /* Whether members other than this one that are still alive have a view of d; the bits of
@@ -39,37 +43,38 @@ static bool others_remain(struct um_domain *d)
     return (atomic_load(&d->members) & ~(1ULL << um_domain_me())) != 0;
 }
 
-/* This process lets go of v's domain: the last member standing writes back and frees it. */
-static void leave(struct um_view *v)
+/* This process lets go of v's domain: the last member standing writes back and frees it.
+ * While other members remain, the view stays (with no mapping): the others may still store to
+ * blocks that only a member with the file open for writing can write back, and may ask this
+ * one to protect them; it goes once they are gone (a later collection, or exit). False if it
+ * stays. */
+static bool leave(struct um_view *v)
 {
     struct um_domain *d = v->dom;
     if (others_remain(d)) {
-        /* Stores made here are in the shared memfd, dirty: write them back now while this
-         * process can, rather than leave them to members that may not be able to. */
-        if (v->writable)
+        if (v->writable && !v->lingering)
             um_domain_flush(d, 0, UINT64_MAX, UM_FLUSH_RELEASE);
-        atomic_fetch_and(&d->members, ~(1ULL << um_domain_me()));
-        d->views[um_domain_me()] = NULL;
-        um_view_free(v);
-        return;
+        v->lingering = true;
+        return false;
     }
     um_domain_flush(d, 0, UINT64_MAX, UM_FLUSH_DROP);
     atomic_fetch_and(&d->members, ~(1ULL << um_domain_me()));
     d->views[um_domain_me()] = NULL;
     um_view_free(v);
     um_domain_free(d);
+    return true;
 }
 
 void um_domains_collect(void)
 {
     for (struct um_view **at = &views; *at;) {
         struct um_view *v = *at;
-        if (v->users) {
+        struct um_view *next = v->next;
+        if (v->users || !leave(v)) {
             at = &v->next;
             continue;
         }
-        *at = v->next;
-        leave(v);
+        *at = next;
     }
 }
 

@@ -2,9 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,7 +16,12 @@
 #define RESERVED (-1)
 
 struct um_member {
-    _Atomic int pid;          /* 0: free; RESERVED: for a child being forked */
+    _Atomic int pid;          /* 0: never used; RESERVED: for a child being forked */
+    /* Held by the member's agent thread for the life of the member's image: the kernel
+     * releases a robust mutex whose holder exits, dies or exec()s, so a member that is gone
+     * in any of these ways is seen at once (its pid may live on, or be a zombie). */
+    pthread_mutex_t alive;
+    _Atomic uint32_t holding; /* the agent holds `alive` (a futex word the joiner waits on) */
     pthread_mutex_t lock;     /* one request at a time */
     _Atomic uint32_t req, ack; /* request numbers: posted, answered */
     /* The request: read by the agent after it sees `req` move, and again after it answered,
@@ -34,29 +37,13 @@ int um_members_init(void)
     table = um_shm_alloc(UM_MAX_MEMBERS * sizeof *table);
     if (!table)
         return -1;
-    for (unsigned i = 0; i < UM_MAX_MEMBERS; i++)
+    for (unsigned i = 0; i < UM_MAX_MEMBERS; i++) {
         um_shm_mutex_init(&table[i].lock);
+        um_shm_mutex_init(&table[i].alive);
+    }
     atomic_store(&table[0].pid, getpid());
     um_domain_set_me(0);
     return 0;
-}
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-
-/* Whether process pid is running: not gone, and not a zombie either (a child that exited and
- * was not reaped yet has no threads to answer a request; its parent may be waiting on us to
- * reap it). A pidfd polls readable once its process has exited. */
-static bool running(int pid)
-{
-    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (fd < 0)
-        return errno == ENOSYS ? kill(pid, 0) == 0 || errno == EPERM : errno != ESRCH;
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    bool exited = poll(&p, 1, 0) == 1;
-    syscall(SYS_close, fd);
-    return !exited;
 }
 
 bool um_member_alive(unsigned i)
@@ -66,17 +53,25 @@ bool um_member_alive(unsigned i)
     int pid = atomic_load(&table[i].pid);
     if (pid == RESERVED)
         return true;
-    return pid > 0 && running(pid);
+    if (pid == 0)
+        return false;
+    int rc = pthread_mutex_trylock(&table[i].alive);
+    if (rc == EBUSY)
+        return true;
+    if (rc == EOWNERDEAD)
+        pthread_mutex_consistent(&table[i].alive);
+    if (rc == 0 || rc == EOWNERDEAD)
+        pthread_mutex_unlock(&table[i].alive);
+    return false;
 }
 
 int um_members_reserve(void)
 {
+    /* Numbers are never reused: frames and domains may still name a member that is gone
+     * (its claims are taken over when met), and a newcomer must not inherit them. */
     for (unsigned i = 0; i < UM_MAX_MEMBERS; i++) {
-        int pid = atomic_load(&table[i].pid);
-        if (pid == RESERVED || i == um_domain_me())
-            continue;
-        if ((pid == 0 || !um_member_alive(i)) &&
-            atomic_compare_exchange_strong(&table[i].pid, &pid, RESERVED))
+        int never_used = 0;
+        if (atomic_compare_exchange_strong(&table[i].pid, &never_used, RESERVED))
             return (int)i;
     }
     return -1;
@@ -92,8 +87,10 @@ void um_members_adopt(unsigned slot)
 
 void um_members_release(unsigned slot)
 {
+    /* Not reused either (a failed fork() cannot be told from the parent's side): the slot
+     * stays with a pid that is not a member, whose `alive` no one holds. */
     int reserved = RESERVED;
-    atomic_compare_exchange_strong(&table[slot].pid, &reserved, 0);
+    atomic_compare_exchange_strong(&table[slot].pid, &reserved, -2);
 }
 
 void um_members_leave(void)
@@ -152,21 +149,36 @@ int um_members_protect(struct um_domain *d, uint64_t writers, uint64_t off, uint
     return 0;
 }
 
-/* Write-protect what the request names in this process's ranges. The registry's read lock
- * keeps the view from being freed meanwhile. */
+/* Write-protect what the request names in this process's ranges. No registry lock: a view is
+ * freed only once no other member is left to ask (domains.c), so waiting on one here could
+ * only stall the asker. */
 static void answer(struct um_member *self)
 {
-    um_registry_rdlock(&um_rt.registry);
     struct um_domain *d = atomic_load(&self->dom);
     struct um_view *v = d ? um_here(d) : NULL;
     if (v && um_view_protect(v, um_rt.uffd, atomic_load(&self->off), atomic_load(&self->len)))
         um_error("%s: cannot write-protect a block another process writes back (%m)", d->path);
-    um_registry_unlock(&um_rt.registry);
+}
+
+#define AGENT_START_MS 2000
+
+void um_members_wait_agent(void)
+{
+    struct um_member *self = &table[um_domain_me()];
+    uint64_t deadline = now_ms() + AGENT_START_MS;
+    while (!atomic_load(&self->holding) && now_ms() < deadline)
+        um_futex_wait(&self->holding, 0);
 }
 
 void *um_members_agent(void *arg)
 {
     (void)arg;
+    struct um_member *me = &table[um_domain_me()];
+    /* Held for good. Had an earlier holder of this number died holding it, it is ours
+     * now all the same (numbers are not reused, so that cannot happen today). */
+    (void)um_shm_lock(&me->alive);
+    atomic_store(&me->holding, 1);
+    um_futex_wake(&me->holding);
     for (;;) {
         struct um_member *self = &table[um_domain_me()];
         uint32_t req = atomic_load(&self->req);

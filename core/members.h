@@ -17,7 +17,7 @@ struct um_domain;
 
 /* Set up the table with this process as its first member. 0, or -1. */
 int um_members_init(void);
-/* Before fork(): a member number for the child, or -1 if the table is full. */
+/* Before fork(): a member number for the child, never used before, or -1 if none is left. */
 int um_members_reserve(void);
 /* In the child: become member `slot`. */
 void um_members_adopt(unsigned slot);
@@ -25,7 +25,8 @@ void um_members_adopt(unsigned slot);
 void um_members_release(unsigned slot);
 /* At exit: leave the table. */
 void um_members_leave(void);
-/* Whether member i may still have page tables: its process exists. */
+/* Whether member i may still have page tables: its image runs (not exited, killed, or
+ * replaced by exec). */
 bool um_member_alive(unsigned i);
 
 /* Have every member in `writers` other than this one write-protect file bytes [off, off + len)
@@ -34,7 +35,9 @@ bool um_member_alive(unsigned i);
 int um_members_protect(struct um_domain *d, uint64_t writers, uint64_t off, uint64_t len,
                        bool patient);
 
-/* The agent thread's body: answers this member's requests. */
+/* The agent thread's body: marks this member alive, then answers its requests. A new member
+ * waits for it before it may be seen as alive. */
+void um_members_wait_agent(void);
 void *um_members_agent(void *arg);
 
 #endif

@@ -60,15 +60,26 @@ static void *remap_locked(const struct remap *q)
         errno = ENOMEM;
         return MAP_FAILED;
     }
-    if ((q->flags & MREMAP_FIXED) && um_forget_locked(q->new_addr, q->new_len))
+    /* A MAP_FIXED target loses its managed ranges only if the kernel accepts the call; the
+     * domains' copies of them go first, so that no evictor zaps what moves in there. */
+    uintptr_t to = (uintptr_t)q->new_addr;
+    bool fixed = q->flags & MREMAP_FIXED;
+    if (fixed && um_domains_refresh(to, to + q->new_len, to, to + q->new_len)) {
+        um_domains_refresh(q->lo, q->lo + keep_len, 0, 0);
+        errno = ENOMEM;
         return MAP_FAILED;
+    }
     void *p = um_os_mremap((void *)q->lo, q->old_len, q->new_len, q->flags, q->new_addr);
     if (p == MAP_FAILED) {
         int err = errno;
         um_domains_refresh(q->lo, q->lo + keep_len, 0, 0);
+        if (fixed)
+            um_domains_refresh(to, to + q->new_len, 0, 0);
         errno = err;
         return MAP_FAILED;
     }
+    if (fixed)
+        um_cut_locked(to, to + q->new_len, false); /* what the kernel replaced there */
     bool moved_out = q->old_len && !(q->flags & MREMAP_DONTUNMAP);
     m->entries++; /* the cut below must not free m, which the new range keeps using */
     if (moved_out)

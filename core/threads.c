@@ -132,6 +132,8 @@ int um_threads_start(void)
     if (spawn(um_members_agent, NULL, "uffdmap-agent"))
         um_warn("could not start the agent thread: other processes sharing the cache cannot "
                 "write back blocks this one stored to");
+    else
+        um_members_wait_agent(); /* a member is seen alive once its agent runs */
     for (unsigned i = 0; i < cfg->evictors; i++)
         if (spawn(evictor_main, NULL, "uffdmap-evict"))
             um_warn("could not start evictor %u; fillers evict for themselves", i);
