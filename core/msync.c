@@ -48,6 +48,8 @@ static void flush_piece(const struct um_entry *e, uintptr_t lo, uintptr_t hi, vo
     enum um_flush_mode mode = w->flags & MS_INVALIDATE ? UM_FLUSH_INVALIDATE : UM_FLUSH_RELEASE;
     uint64_t off = um_entry_off(e, lo);
     int err = um_domain_flush(m->dom, off, off + (hi - lo), mode);
+    if (err == EAGAIN)
+        err = EIO; /* another member stopped answering (said on stderr): not msync's errno */
     /* An error met by an earlier write-back (on eviction) is reported once, here. */
     int earlier = atomic_exchange(&m->dom->wb_error, 0);
     if (!w->err)
