@@ -418,6 +418,31 @@ static unsigned claim_victims(struct um_cache *c, unsigned slot, size_t want, ui
     return got;
 }
 
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const struct iovec *)a)->iov_base;
+    uintptr_t y = (uintptr_t)((const struct iovec *)b)->iov_base;
+    return x < y ? -1 : x > y;
+}
+
+/* Sort ranges by address and merge the adjacent ones: the kernel flushes the TLB at least once
+ * per range it zaps (for every batch of dirty file pages, which pages mapped with
+ * UFFDIO_CONTINUE are), so a sequential batch must go as one range. Measured: a quarter of all
+ * CPU time of a warm sequential scan in TLB flushes with one range per 64 KiB block. */
+static unsigned merge_ranges(struct iovec *r, unsigned n)
+{
+    qsort(r, n, sizeof r[0], by_address);
+    unsigned merged = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct iovec *last = merged ? &r[merged - 1] : NULL;
+        if (last && (char *)last->iov_base + last->iov_len == r[i].iov_base)
+            last->iov_len += r[i].iov_len;
+        else
+            r[merged++] = r[i];
+    }
+    return merged;
+}
+
 static int by_block(const void *a, const void *b, void *arg)
 {
     const struct um_frame *frames = arg;
@@ -444,7 +469,7 @@ static void drop_frames(struct um_cache *c, uint32_t *frames, unsigned n)
         nmapped = um_domain_mapped(fr->dom, off, fr->len, mapped, nmapped,
                                    UM_EVICT_BATCH * 2);
     }
-    um_os_dontneed_ranges(mapped, nmapped);
+    um_os_dontneed_ranges(mapped, merge_ranges(mapped, nmapped));
     for (unsigned i = 0; i < n;) {
         const struct um_frame *fr = &c->frames[frames[i]];
         unsigned j = i + 1;
@@ -515,7 +540,7 @@ static void soften(struct um_cache *c, struct soft_batch *b)
 {
     if (!b->n)
         return;
-    um_os_dontneed_ranges(b->mapped, b->nmapped);
+    um_os_dontneed_ranges(b->mapped, merge_ranges(b->mapped, b->nmapped));
     for (unsigned i = 0; i < b->n; i++) {
         atomic_store(&c->frames[b->frames[i]].soft, true);
         um_cache_release(c, b->frames[i]);
