@@ -96,8 +96,12 @@ static int join(unsigned member)
         um_fd_close(old);
     um_members_adopt(member);
     um_domains_fork_child(member);
-    if (um_threads_start())
-        um_warn("fork(): cannot start handler threads in the child");
+    if (um_threads_start()) {
+        /* No filler: its registered ranges would never be served. */
+        um_warn("fork(): cannot start handler threads in the child; its inherited mappings "
+                "are the kernel's");
+        return -1;
+    }
     return 0;
 }
 
