@@ -129,15 +129,20 @@ int um_domain_store(struct um_domain *d, const void *buf, size_t len, uint64_t o
     return 0;
 }
 
-void um_view_free(struct um_view *v)
+void um_view_close(struct um_view *v)
 {
-    if (!v)
-        return;
     um_fd_close(v->memfd);
     if (v->fd >= 0)
         um_fd_close(v->fd);
     if (v->direct_fd >= 0)
         um_fd_close(v->direct_fd);
+}
+
+void um_view_free(struct um_view *v)
+{
+    if (!v)
+        return;
+    um_view_close(v);
     um_os_free(v->ranges, v->ranges_cap * sizeof *v->ranges);
     um_os_free(v, sizeof *v);
 }

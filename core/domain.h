@@ -125,7 +125,8 @@ int um_domain_resize(struct um_domain *d, uint64_t file_size);
 int um_domain_punch(struct um_domain *d, uint64_t off, uint64_t len);
 /* Copy buf into the memfd at off, never past its end: 0 or an errno. */
 int um_domain_store(struct um_domain *d, const void *buf, size_t len, uint64_t off);
-/* Close this process's descriptors of v's domain and free v. */
+/* Close this process's descriptors of v's domain (close), and free v too (free). */
+void um_view_close(struct um_view *v);
 void um_view_free(struct um_view *v);
 /* Free a domain no member has a view of; its frames must all be gone. */
 void um_domain_free(struct um_domain *d);

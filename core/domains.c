@@ -2,7 +2,6 @@
 
 #include <errno.h>
 
-#include "fds.h"
 #include "log.h"
 #include "mapping.h"
 #include "members.h"
@@ -185,12 +184,9 @@ void um_domains_fork_child(unsigned child)
 void um_domains_abandon(unsigned child)
 {
     for (struct um_view *v = views; v; v = v->next) {
-        atomic_fetch_and(&v->dom->members, ~(1ULL << child));
-        um_fd_close(v->memfd);
-        if (v->fd >= 0)
-            um_fd_close(v->fd);
-        if (v->direct_fd >= 0)
-            um_fd_close(v->direct_fd);
+        if (child < UM_MAX_MEMBERS) /* UM_MAX_MEMBERS: no number was reserved for it */
+            atomic_fetch_and(&v->dom->members, ~(1ULL << child));
+        um_view_close(v);
     }
     views = NULL;
 }
