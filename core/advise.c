@@ -32,8 +32,7 @@ static void check_remove(const struct um_entry *e, uintptr_t lo, uintptr_t hi, v
     (void)lo;
     (void)hi;
     struct advice *a = arg;
-    const struct um_mapping *m = e->map;
-    if (!a->err && !(m->shared && (m->prot & PROT_WRITE)))
+    if (!a->err && !(e->map->shared && (e->prot & PROT_WRITE)))
         a->err = EACCES;
 }
 
@@ -192,4 +191,24 @@ int um_mprotect_prepare(void *addr, size_t len, int prot)
     if (!p.err && !(prot & PROT_WRITE))
         write_back_range(lo, hi);
     return p.err;
+}
+
+bool um_mprotect(void *addr, size_t len, int prot, int *result)
+{
+    uintptr_t lo, hi;
+    if (!managed_range(addr, len, &lo, &hi))
+        return false;
+    struct um_registry *r = &um_rt.registry;
+    /* Under the write lock, so that a fork() sees the kernel's protection and the registry's
+     * agree. */
+    um_registry_wrlock(r);
+    bool ours = um_registry_overlaps(r, lo, hi);
+    if (ours) {
+        *result = (int)syscall(SYS_mprotect, addr, len, prot);
+        if (*result == 0 && um_registry_set_prot(r, lo, hi, prot))
+            um_warn_once("mprotect(): no memory to record the new protection of a managed "
+                         "range; a fork() child or the exit path may see the old one");
+    }
+    um_registry_unlock(r);
+    return ours;
 }

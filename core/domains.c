@@ -181,12 +181,13 @@ void um_domains_fork_child(unsigned child)
     }
 }
 
-void um_domains_abandon(unsigned child)
+void um_domains_abandon(unsigned child, bool close_fds)
 {
     for (struct um_view *v = views; v; v = v->next) {
         if (child < UM_MAX_MEMBERS) /* UM_MAX_MEMBERS: no number was reserved for it */
             atomic_fetch_and(&v->dom->members, ~(1ULL << child));
-        um_view_close(v);
+        if (close_fds)
+            um_view_close(v);
     }
     views = NULL;
 }

@@ -30,8 +30,9 @@ int um_domains_flush_all(void);
  * that member's views (the child's copies of this process's). */
 void um_domains_fork_prepare(unsigned child);
 void um_domains_fork_child(unsigned child);
-/* In a child that cannot be a member: close its descriptors of the domains and forget them,
- * writing nothing back (the blocks are the parent's). */
-void um_domains_abandon(unsigned child);
+/* In a child that cannot be a member: close its descriptors of the domains (unless it shares
+ * the parent's descriptor table) and forget them, writing nothing back (the blocks are the
+ * parent's). */
+void um_domains_abandon(unsigned child, bool close_fds);
 
 #endif

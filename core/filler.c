@@ -82,7 +82,7 @@ static size_t map_filled(const struct um_entry *e, uint32_t f, uintptr_t lo, siz
 {
     int uffd = um_rt.uffd;
     bool wp = tracked(e);
-    if (!store || !wp || !(e->map->prot & PROT_WRITE) || store - lo >= len)
+    if (!store || !wp || !(e->prot & PROT_WRITE) || store - lo >= len)
         return um_uffd_continue(uffd, lo, len, wp);
     uintptr_t clo, chi;
     chunk_range(e, store, lo, lo + len, &clo, &chi);

@@ -25,7 +25,8 @@
 #include "stats.h"
 #include "uffd.h"
 
-static int child_member = -1; /* reserved in before_fork() */
+static int child_member = -1;    /* reserved in um_fork_prepare() */
+static bool child_shares_fds;    /* clone(CLONE_FILES): the child's descriptors are ours */
 
 struct range {
     uintptr_t lo, hi;
@@ -35,39 +36,46 @@ static void find_shared_writable(const struct um_entry *e, uintptr_t lo, uintptr
                                  void *arg)
 {
     struct range *r = arg;
-    if (!r->hi && e->map->shared && (e->map->prot & PROT_WRITE)) {
+    if (!r->hi && e->map->shared && (e->prot & PROT_WRITE)) {
         r->lo = lo;
         r->hi = hi;
     }
 }
 
-static void hand_shared_writable_to_kernel(void)
+static void hand_shared_writable_to_kernel(bool no_room)
 {
     for (;;) {
         struct range r = {0, 0};
         um_registry_for_each(&um_rt.registry, 0, UINTPTR_MAX, find_shared_writable, &r);
         if (!r.hi)
             break;
-        um_warn_once("fork(): no room for another process in the page cache: shared writable "
-                     "mappings are handed to the kernel, so that parent and child see each "
-                     "other's stores");
+        if (no_room)
+            um_warn_once("fork(): no room for another process in the page cache: shared "
+                         "writable mappings are handed to the kernel, so that parent and child "
+                         "see each other's stores");
+        else
+            um_warn_once("a child made by clone(), or by _Fork() beside other threads, cannot "
+                         "share the page cache: shared writable mappings are handed to the "
+                         "kernel, so that parent and child see each other's stores");
         um_handover_locked(r.lo, r.hi);
     }
 }
 
 /* Holding the registry's write lock across fork() means no fill is in flight here and the
  * registry is consistent when the child copies it. */
-static void before_fork(void)
+void um_fork_prepare(bool member, bool shares_fds)
 {
     um_registry_wrlock(&um_rt.registry);
-    child_member = atomic_load(&um_rt.state) == UM_RUNNING ? um_members_reserve() : -1;
+    child_shares_fds = shares_fds;
+    bool running = atomic_load(&um_rt.state) == UM_RUNNING;
+    child_member = running && member ? um_members_reserve() : -1;
     if (child_member >= 0)
         um_domains_fork_prepare((unsigned)child_member);
-    else if (atomic_load(&um_rt.state) == UM_RUNNING)
-        hand_shared_writable_to_kernel();
+    else if (running)
+        hand_shared_writable_to_kernel(member);
 }
 
-static void after_fork_parent(void) { um_registry_unlock(&um_rt.registry); }
+void um_fork_parent(void) { um_registry_unlock(&um_rt.registry); }
 
 /* Register every inherited range with the child's own userfaultfd. */
 static bool register_inherited(void)
@@ -118,16 +126,16 @@ static void go_alone(int member)
     }
     r->count = 0;
     atomic_store(&r->published_count, 0);
-    um_domains_abandon(member < 0 ? UM_MAX_MEMBERS : (unsigned)member);
+    um_domains_abandon(member < 0 ? UM_MAX_MEMBERS : (unsigned)member, !child_shares_fds);
     if (member >= 0)
         um_members_release((unsigned)member);
-    if (um_rt.uffd >= 0)
+    if (um_rt.uffd >= 0 && !child_shares_fds)
         um_fd_close(um_rt.uffd);
     um_rt.uffd = -1;
     um_runtime_reset_after_fork();
 }
 
-static void after_fork_child(void)
+void um_fork_child(void)
 {
     um_registry_init_lock(&um_rt.registry);
     /* The child's summary counts only its own work. */
@@ -140,6 +148,15 @@ static void after_fork_child(void)
     go_alone(child_member);
 }
 
+static void before_fork(void) { um_fork_prepare(true, false); }
+
+bool um_fork_may_join(void)
+{
+    /* Joining starts threads, and pthread_create() may allocate: after _Fork() that is safe
+     * only if no other thread of the program could have held an allocator lock. */
+    return um_os_thread_count() == 1 + um_threads_count();
+}
+
 int um_fork_install(void)
 {
     /* Once per process image: a child that starts afresh inherits the handlers. */
@@ -147,5 +164,5 @@ int um_fork_install(void)
     if (installed)
         return 0;
     installed = true;
-    return pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    return pthread_atfork(before_fork, um_fork_parent, um_fork_child);
 }

@@ -224,7 +224,7 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
         return UM_FAILED;
     }
     uintptr_t lo = (uintptr_t)p;
-    if (um_registry_insert(&um_rt.registry, lo, lo + len, (uint64_t)off, m)) {
+    if (um_registry_insert(&um_rt.registry, lo, lo + len, (uint64_t)off, prot, m)) {
         um_os_munmap(p, len);
         release(m);
         return UM_PASS;

@@ -33,7 +33,7 @@ int um_entry_to_kernel(const struct um_entry *e, uintptr_t lo, uintptr_t hi)
     const struct um_mapping *m = e->map;
     int flags = (m->flags & (MAP_SHARED | MAP_PRIVATE)) | MAP_FIXED;
     off_t off = (off_t)um_entry_off(e, lo);
-    if (um_os_mmap((void *)lo, hi - lo, m->prot, flags, um_here(m->dom)->fd, off) != MAP_FAILED)
+    if (um_os_mmap((void *)lo, hi - lo, e->prot, flags, um_here(m->dom)->fd, off) != MAP_FAILED)
         return 0;
     um_warn("cannot hand %#lx-%#lx of %s to the kernel (%m)", (unsigned long)lo,
             (unsigned long)hi, m->dom->path);

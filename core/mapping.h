@@ -16,7 +16,7 @@
 
 struct um_mapping {
     struct um_domain *dom;
-    int prot, flags;       /* as the application asked (prot follows mprotect()) */
+    int prot, flags;       /* as the application asked (entries hold the protection now) */
     bool shared;           /* MAP_SHARED: stores reach the file */
     bool wp;               /* registered for write-protect faults: stores are tracked */
     struct um_ra ra;       /* read-ahead state and madvise() hint */

@@ -1,6 +1,9 @@
 #include "os.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -169,4 +172,22 @@ void um_os_free(void *p, size_t len)
 {
     if (p)
         um_os_munmap(p, um_page_up(len));
+}
+
+unsigned um_os_thread_count(void)
+{
+    char buf[1024];
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = syscall(SYS_read, fd, buf, sizeof buf - 1);
+    syscall(SYS_close, fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* After the command name's closing parenthesis: state is field 3, num_threads field 20. */
+    const char *p = strrchr(buf, ')');
+    for (int field = 2; p && field < 20; field++)
+        p = strchr(p + 1, ' ');
+    return p ? (unsigned)strtoul(p + 1, NULL, 10) : 0;
 }

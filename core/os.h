@@ -37,6 +37,10 @@ void um_futex_wait_ms(_Atomic uint32_t *word, uint32_t expected, unsigned ms);
 /* Wake every thread waiting on word. */
 void um_futex_wake(_Atomic uint32_t *word);
 
+/* Threads in this process (/proc/self/stat), by system calls only (async-signal-safe); 0 if
+ * unknown. */
+unsigned um_os_thread_count(void);
+
 /* Zeroed, lazily backed memory for the core's own tables; NULL on failure. */
 void *um_os_alloc(size_t len);
 void um_os_free(void *p, size_t len);

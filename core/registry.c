@@ -95,13 +95,13 @@ int um_registry_reserve_cut(struct um_registry *r)
 }
 
 int um_registry_insert(struct um_registry *r, uintptr_t start, uintptr_t end, uint64_t off,
-                       struct um_mapping *m)
+                       int prot, struct um_mapping *m)
 {
     if (reserve(r, r->count + 1))
         return -1;
     size_t i = first_ending_after(r, start);
     memmove(&r->entries[i + 1], &r->entries[i], (r->count - i) * sizeof r->entries[0]);
-    r->entries[i] = (struct um_entry){start, end, off, m};
+    r->entries[i] = (struct um_entry){start, end, off, prot, m};
     r->count++;
     m->entries++;
     publish(r);
@@ -133,9 +133,9 @@ int um_registry_cut(struct um_registry *r, uintptr_t lo, uintptr_t hi, um_cut_fn
         struct um_entry e = r->entries[i];
         size_t before = nkeep;
         if (e.start < lo)
-            keep[nkeep++] = (struct um_entry){e.start, lo, e.off, e.map};
+            keep[nkeep++] = (struct um_entry){e.start, lo, e.off, e.prot, e.map};
         if (e.end > hi)
-            keep[nkeep++] = (struct um_entry){hi, e.end, um_entry_off(&e, hi), e.map};
+            keep[nkeep++] = (struct um_entry){hi, e.end, um_entry_off(&e, hi), e.prot, e.map};
         e.map->entries += (unsigned)(nkeep - before);
         if (--e.map->entries == 0 && on_orphan)
             on_orphan(e.map, ctx); /* nothing below touches e.map again */
@@ -144,6 +144,56 @@ int um_registry_cut(struct um_registry *r, uintptr_t lo, uintptr_t hi, um_cut_fn
     memmove(&r->entries[first + nkeep], &r->entries[last], tail * sizeof r->entries[0]);
     memcpy(&r->entries[first], keep, nkeep * sizeof keep[0]);
     r->count = first + nkeep + tail;
+    publish(r);
+    return 0;
+}
+
+/* Split the entry strictly containing addr, if any, in two at addr. Room reserved. */
+static void split_at(struct um_registry *r, uintptr_t addr)
+{
+    size_t i = first_ending_after(r, addr);
+    if (i == r->count || r->entries[i].start >= addr)
+        return;
+    struct um_entry *e = &r->entries[i];
+    memmove(&r->entries[i + 1], e, (r->count - i) * sizeof *e);
+    r->entries[i].end = addr;
+    r->entries[i + 1].start = addr;
+    r->entries[i + 1].off = um_entry_off(e, addr);
+    e->map->entries++;
+    r->count++;
+}
+
+/* Whether b continues a in address, file offset, mapping and protection. */
+static bool continues(const struct um_entry *a, const struct um_entry *b)
+{
+    return a->end == b->start && um_entry_off(a, a->end) == b->off && a->map == b->map &&
+           a->prot == b->prot;
+}
+
+int um_registry_set_prot(struct um_registry *r, uintptr_t lo, uintptr_t hi, int prot)
+{
+    if (reserve(r, r->count + 2))
+        return -1;
+    split_at(r, lo);
+    split_at(r, hi);
+    size_t first = first_ending_after(r, lo), last = first;
+    for (; last < r->count && r->entries[last].start < hi; last++)
+        r->entries[last].prot = prot;
+    /* Pieces that match again are one entry again, as the kernel merges its areas: a later
+     * mremap() of the whole must find one. */
+    size_t i = first ? first - 1 : 0;
+    while (i + 1 < r->count && i <= last) {
+        if (continues(&r->entries[i], &r->entries[i + 1])) {
+            r->entries[i].end = r->entries[i + 1].end;
+            r->entries[i].map->entries--;
+            memmove(&r->entries[i + 1], &r->entries[i + 2],
+                    (r->count - i - 2) * sizeof r->entries[0]);
+            r->count--;
+            last--;
+        } else {
+            i++;
+        }
+    }
     publish(r);
     return 0;
 }

@@ -18,6 +18,7 @@ struct um_mapping;
 struct um_entry {
     uintptr_t start, end;
     uint64_t off; /* file offset of start: pieces of one mapping moved by mremap() differ */
+    int prot;     /* the range's protection now: mprotect() changes it piece by piece */
     struct um_mapping *map;
 };
 
@@ -62,7 +63,10 @@ void um_registry_for_each(const struct um_registry *r, uintptr_t lo, uintptr_t h
 
 /* With the write lock held. Returns 0, or -1 with errno = ENOMEM. */
 int um_registry_insert(struct um_registry *r, uintptr_t start, uintptr_t end, uint64_t off,
-                       struct um_mapping *m);
+                       int prot, struct um_mapping *m);
+/* With the write lock held: the protection of [lo, hi) is now prot (entries split at lo and
+ * hi). -1 with errno = ENOMEM (nothing changed). */
+int um_registry_set_prot(struct um_registry *r, uintptr_t lo, uintptr_t hi, int prot);
 /* Make room for the one entry a cut may add. Call before an irreversible step whose outcome
  * the cut records, so that the cut cannot fail after it. -1 with errno = ENOMEM. */
 int um_registry_reserve_cut(struct um_registry *r);

@@ -27,9 +27,9 @@ struct remap {
 };
 
 /* Register and track the range the kernel gave back. -1 if it cannot be registered. */
-static int adopt(struct um_mapping *m, uint64_t off, uintptr_t p, size_t len)
+static int adopt(struct um_mapping *m, uint64_t off, int prot, uintptr_t p, size_t len)
 {
-    if (um_registry_insert(&um_rt.registry, p, p + len, off, m))
+    if (um_registry_insert(&um_rt.registry, p, p + len, off, prot, m))
         return -1;
     if (um_uffd_register(um_rt.uffd, p, len, m->wp)) {
         um_cut_locked(p, p + len, false);
@@ -50,6 +50,7 @@ static void *remap_locked(const struct remap *q)
     }
     struct um_mapping *m = e->map;
     uint64_t off = um_entry_off(e, q->lo);
+    int prot = e->prot;
     size_t keep_len = q->old_len ? q->old_len : 0;
     if (off + q->new_len > UM_DOMAIN_MAX_BYTES) {
         errno = ENOMEM; /* past what a domain serves: refused rather than left unserved */
@@ -84,7 +85,7 @@ static void *remap_locked(const struct remap *q)
     m->entries++; /* the cut below must not free m, which the new range keeps using */
     if (moved_out)
         um_registry_cut(r, q->lo, q->lo + q->old_len, NULL, NULL, NULL);
-    int rc = adopt(m, off, (uintptr_t)p, q->new_len);
+    int rc = adopt(m, off, prot, (uintptr_t)p, q->new_len);
     if (--m->entries == 0) { /* the new range could not be kept either */
         um_view_unuse(um_here(m->dom));
         um_mapping_free(m);

@@ -127,13 +127,13 @@ struct exit_walk {
 static void find_writable(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *arg)
 {
     struct exit_walk *w = arg;
-    if (!w->hi && e->map->shared && (e->map->prot & PROT_WRITE)) {
+    if (!w->hi && e->map->shared && (e->prot & PROT_WRITE)) {
         w->lo = lo;
         w->hi = hi;
     }
 }
 
-static void write_back_at_exit(void)
+static void write_back_before_leaving(const char *when)
 {
     int err = um_domains_flush_all();
     for (uintptr_t from = 0;;) {
@@ -146,12 +146,13 @@ static void write_back_at_exit(void)
         from = w.hi;
     }
     if (err > 0)
-        um_error("stores could not be written back at exit: %s", strerror(err));
+        um_error("stores could not be written back %s: %s", when, strerror(err));
 }
 
 #define EXIT_LOCK_SECONDS 5
 
-void um_runtime_exit(void)
+/* Leaving the process image (exit, exec): nothing of the cache survives in it. */
+static void leave_image(const char *when)
 {
     if (atomic_load(&um_rt.state) == UM_RUNNING && !um_registry_empty(&um_rt.registry)) {
         struct timespec deadline;
@@ -160,12 +161,22 @@ void um_runtime_exit(void)
         /* Bounded: exit() from a signal handler that interrupted a munmap() of ours must not
          * hang the process. */
         if (pthread_rwlock_timedwrlock(&um_rt.registry.lock, &deadline) == 0) {
-            write_back_at_exit();
+            write_back_before_leaving(when);
             um_registry_unlock(&um_rt.registry);
         } else {
-            um_error("could not write back stores at exit: the registry stayed locked");
+            um_error("could not write back stores %s: the registry stayed locked", when);
         }
     }
+}
+
+void um_runtime_before_exec(void)
+{
+    leave_image("before exec");
+}
+
+void um_runtime_exit(void)
+{
+    leave_image("at exit");
     if (um_rt.cfg.stats == UM_STATS_TEXT || um_rt.cfg.stats == UM_STATS_JSON)
         um_stats_print(STDERR_FILENO, um_rt.cfg.stats == UM_STATS_JSON);
     else if (um_rt.cfg.stats == UM_STATS_FILE)

@@ -52,9 +52,23 @@ static inline bool um_runtime_active(void)
 
 /* Make fork() children safe (fork.c). */
 int um_fork_install(void);
+/* Around a fork the pthread_atfork() handlers do not see (_Fork(), clone() without CLONE_VM):
+ * prepare, then the parent's or the child's half. The child becomes a member of the cache if
+ * `member` (and there is room), or else gets its inherited ranges as the kernel's mappings of
+ * the files, as the parent does its shared writable ones. `shares_fds`: the child shares the
+ * parent's descriptor table (CLONE_FILES), so it closes none of them. */
+void um_fork_prepare(bool member, bool shares_fds);
+void um_fork_parent(void);
+void um_fork_child(void);
+/* Whether a child of _Fork() may become a member: no thread but ours runs beside the caller. */
+bool um_fork_may_join(void);
+/* Before execve() and the like: write stores back and hand shared writable mappings to the
+ * kernel, as at exit (the new program image has none of the cache). */
+void um_runtime_before_exec(void);
 
-/* Start the handler threads (threads.c). */
+/* Start the handler threads (threads.c); how many of them run. */
 int um_threads_start(void);
+unsigned um_threads_count(void);
 
 enum um_map_result { UM_PASS, UM_MANAGED, UM_FAILED };
 /* mmap() of a file: UM_MANAGED with *out set, UM_FAILED with errno as the kernel would set it,
@@ -91,6 +105,9 @@ bool um_madvise(void *addr, size_t len, int advice, int *result);
 /* Before mprotect(): 0, or the errno the kernel would give (EACCES). Writes back stores when
  * write access is taken away. */
 int um_mprotect_prepare(void *addr, size_t len, int prot);
+/* mprotect() touching managed ranges, after um_mprotect_prepare(): true with *result set (the
+ * kernel's), the ranges' recorded protection following it; false to pass it on. */
+bool um_mprotect(void *addr, size_t len, int prot, int *result);
 /* mremap() of a managed range (remap.c): true with *result set (MAP_FAILED and errno on
  * failure); false if old is not managed. */
 bool um_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr,

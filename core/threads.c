@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,6 +91,11 @@ static _Noreturn void *stats_main(void *arg)
     }
 }
 
+/* Threads started in this process (um_fork_may_join()). */
+static _Atomic unsigned started;
+
+unsigned um_threads_count(void) { return atomic_load(&started); }
+
 static int spawn(void *(*body)(void *), void *arg, const char *name)
 {
     pthread_t t;
@@ -108,14 +114,17 @@ static int spawn(void *(*body)(void *), void *arg, const char *name)
     int rc = pthread_create(&t, &attr, body, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
-    if (rc == 0)
+    if (rc == 0) {
         pthread_setname_np(t, name);
+        atomic_fetch_add(&started, 1);
+    }
     return rc;
 }
 
 int um_threads_start(void)
 {
     const struct um_config *cfg = &um_rt.cfg;
+    atomic_store(&started, 0); /* a fork child's count starts from none */
     struct um_filler *fillers = um_os_alloc(cfg->fillers * sizeof *fillers);
     if (!fillers)
         return -1;

@@ -109,13 +109,15 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
     if (um_shim_depth || !um_runtime_active())
         return um_next_mprotect(addr, len, prot);
     um_shim_depth++;
-    int err = um_mprotect_prepare(addr, len, prot);
-    um_shim_depth--;
+    int result, err = um_mprotect_prepare(addr, len, prot);
     if (err) {
         errno = err;
-        return -1;
+        result = -1;
+    } else if (!um_mprotect(addr, len, prot, &result)) {
+        result = um_next_mprotect(addr, len, prot);
     }
-    return um_next_mprotect(addr, len, prot);
+    um_shim_depth--;
+    return result;
 }
 
 EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)

@@ -1,6 +1,7 @@
 #include "next.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -50,6 +51,33 @@ NEXT(int, ftruncate, (int fd, off_t len), (fd, len), (SYS_ftruncate, fd, len))
 NEXT(int, fallocate, (int fd, int mode, off_t off, off_t len), (fd, mode, off, len),
      (SYS_fallocate, fd, mode, off, len))
 
+/* Those without a system call of the same shape: ENOSYS if libc has none (then the program
+ * could not have called ours either). */
+#define NEXT_LIBC(ret, name, params, args)                       \
+    typedef ret name##_fn params;                                \
+    static name##_fn *next_##name;                               \
+    ret um_next_##name params                                    \
+    {                                                            \
+        if (next_##name)                                         \
+            return next_##name args;                             \
+        errno = ENOSYS;                                          \
+        return -1;                                               \
+    }
+
+NEXT(pid_t, _Fork, (void), (), (SYS_fork))
+NEXT(int, execve, (const char *path, char *const argv[], char *const envp[]), (path, argv, envp),
+     (SYS_execve, path, argv, envp))
+NEXT(int, execveat,
+     (int dirfd, const char *path, char *const argv[], char *const envp[], int flags),
+     (dirfd, path, argv, envp, flags), (SYS_execveat, dirfd, path, argv, envp, flags))
+NEXT_LIBC(int, clone,
+          (int (*fn)(void *), void *stack, int flags, void *arg, pid_t *parent_tid, void *tls,
+           pid_t *child_tid),
+          (fn, stack, flags, arg, parent_tid, tls, child_tid))
+NEXT_LIBC(int, fexecve, (int fd, char *const argv[], char *const envp[]), (fd, argv, envp))
+NEXT_LIBC(int, execvpe, (const char *file, char *const argv[], char *const envp[]),
+          (file, argv, envp))
+
 #define RESOLVE(name) next_##name = (name##_fn *)dlsym(RTLD_NEXT, #name)
 
 void um_next_resolve(void)
@@ -72,4 +100,10 @@ void um_next_resolve(void)
     RESOLVE(close_range);
     RESOLVE(ftruncate);
     RESOLVE(fallocate);
+    RESOLVE(_Fork);
+    RESOLVE(clone);
+    RESOLVE(execve);
+    RESOLVE(execveat);
+    RESOLVE(fexecve);
+    RESOLVE(execvpe);
 }

@@ -28,4 +28,13 @@ int um_next_close(int fd);
 int um_next_close_range(unsigned first, unsigned last, int flags);
 int um_next_fallocate(int fd, int mode, off_t off, off_t len);
 
+pid_t um_next__Fork(void);
+int um_next_clone(int (*fn)(void *), void *stack, int flags, void *arg, pid_t *parent_tid,
+                  void *tls, pid_t *child_tid);
+int um_next_execve(const char *path, char *const argv[], char *const envp[]);
+int um_next_execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+                     int flags);
+int um_next_fexecve(int fd, char *const argv[], char *const envp[]);
+int um_next_execvpe(const char *file, char *const argv[], char *const envp[]);
+
 #endif

@@ -37,8 +37,8 @@ static struct um_registry *setup_two(void)
     memset(maps, 0, sizeof maps);
     assert_int_equal(um_registry_init(&r), 0);
     assert_true(um_registry_empty(&r));
-    assert_int_equal(um_registry_insert(&r, 100 * P, 110 * P, 0, &maps[0]), 0);
-    assert_int_equal(um_registry_insert(&r, 10 * P, 20 * P, 1000 * P, &maps[1]), 0);
+    assert_int_equal(um_registry_insert(&r, 100 * P, 110 * P, 0, 1, &maps[0]), 0);
+    assert_int_equal(um_registry_insert(&r, 10 * P, 20 * P, 1000 * P, 1, &maps[1]), 0);
     assert_false(um_registry_empty(&r));
     return &r;
 }
@@ -136,7 +136,7 @@ static void many_entries_grow(void **state)
     assert_int_equal(um_registry_init(&r), 0);
     for (int i = 299; i >= 0; i--)
         assert_int_equal(um_registry_insert(&r, (uintptr_t)(i * 4 + 1) * P,
-                                            (uintptr_t)(i * 4 + 3) * P, (uint64_t)i * P, &m[i]),
+                                            (uintptr_t)(i * 4 + 3) * P, (uint64_t)i * P, 1, &m[i]),
                          0);
     for (int i = 0; i < 300; i++) {
         assert_ptr_equal(um_registry_find(&r, (uintptr_t)(i * 4 + 2) * P)->map, &m[i]);
@@ -164,6 +164,28 @@ static void cut_without_callbacks(void **state)
     assert_int_equal(maps[0].entries, 1);
 }
 
+/* mprotect() of part of a mapping: the entry splits, each piece keeps its file offset, and
+ * pieces whose protection matches again merge back into one entry. */
+static void set_prot_splits_and_merges(void **state)
+{
+    (void)state;
+    struct um_registry *r = setup_two();
+    assert_int_equal(um_registry_set_prot(r, 12 * P, 14 * P, 3), 0);
+    assert_int_equal(r->count, 4);
+    assert_int_equal(maps[1].entries, 3);
+    assert_int_equal(um_registry_find(r, 11 * P)->prot, 1);
+    assert_int_equal(um_registry_find(r, 12 * P)->prot, 3);
+    assert_int_equal(um_registry_find(r, 12 * P)->off, 1002 * P);
+    assert_int_equal(um_registry_find(r, 14 * P)->prot, 1);
+    assert_int_equal(um_registry_find(r, 14 * P)->off, 1004 * P);
+    assert_int_equal(um_registry_find(r, 105 * P)->prot, 1); /* another mapping: untouched */
+    assert_int_equal(um_registry_set_prot(r, 10 * P, 20 * P, 1), 0);
+    assert_int_equal(r->count, 2);
+    assert_int_equal(maps[1].entries, 1);
+    assert_int_equal(um_registry_find(r, 10 * P)->end, 20 * P);
+    assert_int_equal(um_registry_find(r, 19 * P)->off, 1000 * P);
+}
+
 /* for_each hands each overlapping entry's piece, clipped, with the entry itself. */
 static void for_each_clips(void **state)
 {
@@ -182,6 +204,7 @@ static void for_each_clips(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(set_prot_splits_and_merges),
         cmocka_unit_test(find),
         cmocka_unit_test(cut_middle_splits),
         cmocka_unit_test(cut_across_entries),
