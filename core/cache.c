@@ -5,10 +5,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "log.h"
 #include "members.h"
 #include "domain.h"
+#include "foreign.h"
 #include "os.h"
 #include "shm.h"
 #include "stats.h"
@@ -33,6 +35,17 @@ static void lock_shard(struct um_cache *c, struct um_shard *s)
         rebuild_shard(c, s);
 }
 
+/* Policies by number: the cache is shared with processes whose copies of the policies' code
+ * lie at other addresses, so it holds no function pointer. */
+static inline const struct um_policy_ops *slot_ops(const struct um_cache *c, unsigned slot)
+{
+    return um_policy_at(c->slot_policy[slot]);
+}
+
+static um_writeback_fn cache_writeback; /* this process's; NULL: frames are never dirty */
+
+void um_cache_set_writeback(um_writeback_fn fn) { cache_writeback = fn; }
+
 int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned low_pct,
                   const struct um_policy_ops *policy, bool background)
 {
@@ -42,7 +55,7 @@ int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned
     c->low = budget / 100 * low_pct;
     c->default_policy = um_policy_index(policy);
     for (unsigned p = 0; p < UM_NPOLICIES; p++)
-        c->slot_ops[p] = um_policy_at(p);
+        c->slot_policy[p] = p;
     c->background = background;
     c->nshards = NSHARDS;
     /* A frame holds at least one 4 KiB page, so this many frames can never run out before the
@@ -72,7 +85,7 @@ int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned
 static void *policy_state(struct um_cache *c, struct um_shard *s, unsigned *p)
 {
     if (!s->policy_state[*p]) {
-        const struct um_policy_ops *ops = c->slot_ops[*p];
+        const struct um_policy_ops *ops = slot_ops(c, *p);
         void *state = um_shm_alloc(ops->state_size);
         if (!state) {
             *p = c->default_policy;
@@ -89,14 +102,14 @@ static void policy_insert(struct um_cache *c, struct um_shard *s, uint32_t f)
     unsigned p = c->frames[f].policy;
     void *state = policy_state(c, s, &p);
     c->frames[f].policy = p;
-    c->slot_ops[p]->insert(state, f);
+    slot_ops(c, p)->insert(state, f);
     s->policy_frames[p]++;
 }
 
 static void policy_remove(struct um_cache *c, struct um_shard *s, uint32_t f)
 {
     unsigned p = c->frames[f].policy;
-    c->slot_ops[p]->remove(s->policy_state[p], f);
+    slot_ops(c, p)->remove(s->policy_state[p], f);
     s->policy_frames[p]--;
 }
 
@@ -111,7 +124,7 @@ static uint32_t policy_victim(struct um_cache *c, struct um_shard *s, unsigned p
     }
     if (!s->policy_frames[p])
         return UM_NO_FRAME;
-    uint32_t f = c->slot_ops[p]->victim(s->policy_state[p]);
+    uint32_t f = slot_ops(c, p)->victim(s->policy_state[p]);
     if (f != UM_NO_FRAME)
         s->policy_frames[p]--;
     return f;
@@ -120,7 +133,7 @@ static uint32_t policy_victim(struct um_cache *c, struct um_shard *s, unsigned p
 void um_cache_set_share(struct um_cache *c, unsigned slot, const struct um_policy_ops *ops,
                         size_t share)
 {
-    c->slot_ops[slot] = ops;
+    c->slot_policy[slot] = um_policy_index(ops);
     c->slot_share[slot] = share;
 }
 
@@ -188,7 +201,7 @@ static void rebuild_shard(struct um_cache *c, struct um_shard *s)
     um_debug("a process sharing the page cache died holding shard %u's lock; rebuilt", index);
     for (unsigned p = 0; p < UM_SLOTS; p++) {
         if (s->policy_state[p])
-            c->slot_ops[p]->init(s->policy_state[p], c->nodes);
+            slot_ops(c, p)->init(s->policy_state[p], c->nodes);
         s->policy_frames[p] = 0;
     }
     s->free_head = UM_NO_FRAME;
@@ -369,6 +382,26 @@ static void take_over_locked(struct um_cache *c, struct um_shard *s, uint32_t f,
     uncharge(c, slot, charged);
 }
 
+void um_cache_forget_member(struct um_cache *c, unsigned member)
+{
+    for (uint32_t f = 0; f < c->nframes; f++) {
+        struct um_frame *fr = &c->frames[f];
+        atomic_fetch_and(&fr->writers, ~(1ULL << member));
+        uint32_t state = atomic_load(&fr->state);
+        if (atomic_load(&fr->owner) != member ||
+            (state != UM_FRAME_FILLING && state != UM_FRAME_BUSY))
+            continue;
+        struct um_shard *s = shard_of(c, f);
+        lock_shard(c, s);
+        state = atomic_load(&fr->state);
+        if (atomic_load(&fr->owner) == member &&
+            (state == UM_FRAME_FILLING || state == UM_FRAME_BUSY))
+            take_over_locked(c, s, f, state);
+        pthread_mutex_unlock(&s->lock);
+        wake_waiters(c, f);
+    }
+}
+
 void um_cache_wait(struct um_cache *c, uint32_t f, uint32_t state)
 {
     /* Sequentially consistent with the state stores in wake_waiters()'s callers: either they
@@ -510,6 +543,16 @@ static void forget_frame(struct um_cache *c, uint32_t f)
     um_stat_add(&um_stats.evictions, 1);
 }
 
+/* Evict BUSY frame f of a domain this process has no view of, or keep it (still dirty, or
+ * its files out of reach). */
+static void foreign_evict(struct um_cache *c, uint32_t f)
+{
+    if (um_foreign_write_back(c, f, true))
+        um_cache_release(c, f);
+    else
+        forget_frame(c, f);
+}
+
 struct soft_batch {
     uint32_t frames[UM_EVICT_BATCH];
     struct iovec mapped[UM_EVICT_BATCH * 2];
@@ -522,7 +565,7 @@ struct soft_batch {
 static bool soft_candidate(struct um_cache *c, uint32_t f, struct soft_batch *b)
 {
     struct um_frame *fr = &c->frames[f];
-    if (!c->slot_ops[fr->policy]->touch || atomic_load(&fr->soft) || !um_here(fr->dom))
+    if (!slot_ops(c, fr->policy)->touch || atomic_load(&fr->soft) || !um_here(fr->dom))
         return false;
     struct um_domain *d = fr->dom;
     unsigned before = b->nmapped;
@@ -563,11 +606,13 @@ static unsigned evict_in(struct um_cache *c, unsigned slot, size_t want)
         uint32_t f = victims[i];
         if (soft_candidate(c, f, &soft))
             continue;
-        if (!um_here(c->frames[f].dom) && domain_abandoned(c->frames[f].dom))
+        if (!um_here(c->frames[f].dom) && um_foreign_evictable(c->frames[f].dom))
+            foreign_evict(c, f); /* a group's: through its page file (foreign.c) */
+        else if (!um_here(c->frames[f].dom) && domain_abandoned(c->frames[f].dom))
             forget_frame(c, f); /* its memfd went with the last process that had it */
         else if (!um_here(c->frames[f].dom))
             um_cache_release(c, f); /* another member's own domain: that member evicts it */
-        else if (atomic_load(&c->frames[f].dirty) && c->writeback && c->writeback(c, f))
+        else if (atomic_load(&c->frames[f].dirty) && cache_writeback && cache_writeback(c, f))
             um_cache_release(c, f); /* kept, still dirty; msync() will report the error */
         else
             victims[kept++] = f;
@@ -595,8 +640,8 @@ void um_cache_release(struct um_cache *c, uint32_t f)
 void um_cache_touch_locked(struct um_cache *c, uint32_t f)
 {
     unsigned p = c->frames[f].policy;
-    if (c->slot_ops[p]->touch)
-        c->slot_ops[p]->touch(shard_of(c, f)->policy_state[p], f);
+    if (slot_ops(c, p)->touch)
+        slot_ops(c, p)->touch(shard_of(c, f)->policy_state[p], f);
 }
 
 void um_cache_touch(struct um_cache *c, uint32_t f)
@@ -620,10 +665,47 @@ void um_cache_unlock_frame(struct um_cache *c, uint32_t f)
     pthread_mutex_unlock(&shard_of(c, f)->lock);
 }
 
+/* Whether a member in `writers` is gone. */
+static bool has_gone_writer(uint64_t writers)
+{
+    for (unsigned i = 0; writers; i++, writers >>= 1)
+        if ((writers & 1) && !um_member_alive(i))
+            return true;
+    return false;
+}
+
+/* Write back the blocks that a member which is gone (killed by SIGKILL, say) stored to, as the
+ * kernel's flusher writes its dirty pages within seconds: the stores reach the file while the
+ * others run on, and processes outside the cache see them. */
+static void write_back_gone_writers(struct um_cache *c)
+{
+    for (uint32_t f = 0; f < c->nframes; f++) {
+        struct um_frame *fr = &c->frames[f];
+        if (atomic_load(&fr->state) != UM_FRAME_RESIDENT || !atomic_load(&fr->dirty) ||
+            !has_gone_writer(atomic_load(&fr->writers)) || !um_cache_claim(c, f))
+            continue;
+        if (um_here(fr->dom))
+            (void)(cache_writeback && cache_writeback(c, f)); /* an error stays for msync */
+        else if (um_foreign_evictable(fr->dom))
+            um_foreign_write_back(c, f, false);
+        um_cache_release(c, f);
+    }
+}
+
+#define GONE_WRITERS_MS 1000
+
 void um_cache_evictor_step(struct um_cache *c, unsigned wait_ms)
 {
+    static _Thread_local uint64_t last_sweep;
     if (!atomic_load(&c->pressure))
         um_futex_wait_ms(&c->pressure, 0, wait_ms);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    if (ms - last_sweep >= GONE_WRITERS_MS) {
+        last_sweep = ms;
+        write_back_gone_writers(c);
+    }
     if (!atomic_load(&c->pressure))
         return;
     for (size_t now; (now = um_cache_charged(c)) > c->low && um_cache_evict(c, now - c->low);)

@@ -97,7 +97,7 @@ struct um_cache {
     struct um_pnode *nodes;
     struct um_shard *shards;
     unsigned default_policy; /* for frames whose mapping names none */
-    const struct um_policy_ops *slot_ops[UM_SLOTS];
+    unsigned slot_policy[UM_SLOTS];      /* policy number (policy.h) of each slot */
     size_t slot_share[UM_SLOTS];          /* bytes; 0: only the process-wide budget */
     _Atomic size_t slot_charged[UM_SLOTS];
     /* Frames are handed out from the shards in turn, and victims taken from them in the same
@@ -110,8 +110,11 @@ struct um_cache {
     _Atomic uint32_t pressure;
     _Atomic unsigned waiters; /* threads in um_cache_wait(): state changes wake them only then */
     bool background; /* evictor threads exist */
-    um_writeback_fn writeback; /* NULL: frames are never dirty */
 };
+
+/* How this process writes a dirty frame back (a function pointer cannot live in the shared
+ * cache: other processes map this library elsewhere). NULL: frames are never dirty. */
+void um_cache_set_writeback(um_writeback_fn fn);
 
 int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned low_pct,
                   const struct um_policy_ops *policy, bool background);
@@ -145,6 +148,9 @@ void um_cache_unlock_frame(struct um_cache *c, uint32_t f);
 
 /* Finish dropping a BUSY frame: punch its pages out of the memfd, clear its slot, free it. */
 void um_cache_drop(struct um_cache *c, uint32_t f);
+/* Member `member` is gone and its number serves again: clear its writer bits and take over
+ * the frames it held FILLING or BUSY. */
+void um_cache_forget_member(struct um_cache *c, unsigned member);
 /* Wait until frame f's state is no longer `state` (FILLING or BUSY), or a moment has passed:
  * the caller looks again either way. A frame whose owner died is taken over: a fill is
  * abandoned, a claim released (its dirty bits are still set), a drop finished. */

@@ -293,6 +293,23 @@ static enum verdict parse_log(struct um_config *cfg, const char *value)
     return OK;
 }
 
+/* A group name: letters, digits, '_', '-' and '.', not starting with '.'; "none": no group. */
+static enum verdict parse_group(struct um_config *cfg, const char *value)
+{
+    size_t len = strlen(value);
+    if (!strcmp(value, "none")) {
+        cfg->group[0] = '\0';
+        return OK;
+    }
+    if (len == 0 || len >= sizeof cfg->group || value[0] == '.')
+        return BAD_FATAL;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)value[i]) && !strchr("_-.", value[i]))
+            return BAD_FATAL;
+    memcpy(cfg->group, value, len + 1);
+    return OK;
+}
+
 static const struct var vars[] = {
     {"UFFDMAP_PATHS", parse_paths,
      "colon-separated fnmatch patterns, each optionally followed by "
@@ -309,6 +326,9 @@ static const struct var vars[] = {
     {"UFFDMAP_READAHEAD", parse_readahead, "none, fixed or adaptive", BAD_FATAL},
     {"UFFDMAP_READAHEAD_MAX", parse_readahead_max, "a size, e.g. 0, 256K or 2M", BAD_FATAL},
     {"UFFDMAP_IO", parse_io, "auto, buffered or direct", BAD_FATAL},
+    {"UFFDMAP_GROUP", parse_group,
+     "none, or a name of up to 63 letters, digits, '_', '-' and '.' (not starting with '.')",
+     BAD_FATAL},
     {"UFFDMAP_STATS", parse_stats, "0, 1 (or text), json, or an absolute file path for JSON",
      BAD_DEFAULT},
     {"UFFDMAP_STATS_INTERVAL", parse_stats_interval,
@@ -400,6 +420,7 @@ static void set_defaults(struct um_config *cfg)
     cfg->readahead = UM_RA_ADAPTIVE;
     cfg->readahead_max = 4UL << 20;
     cfg->log_level = UM_LOG_WARN;
+    strcpy(cfg->group, "default");
 }
 
 static int check_combination(const struct um_config *cfg)

@@ -45,6 +45,9 @@ struct um_config {
     char stats_path[256]; /* UM_STATS_FILE: JSON written there at exit ("%p": the pid) */
     unsigned stats_interval; /* seconds between rewrites of that file while running; 0: none */
     enum um_log_level log_level;
+    /* Processes of this user with the same group share one cache (group.c); "": none, the
+     * cache is the process's and its fork children's. */
+    char group[64];
 };
 
 /* Fill cfg from env (a NULL-terminated "NAME=value" array, as environ).

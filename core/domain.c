@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fds.h"
+#include "group.h"
 #include "os.h"
 #include "shm.h"
 #include "uffd.h"
@@ -51,11 +52,18 @@ struct um_view *um_domain_new(int fd, bool writable, const char *path, dev_t dev
     /* The slot table is lazily backed: a huge sparse file costs only the slots touched. */
     size_t alloc_len = sizeof(struct um_domain) + nslots * sizeof(_Atomic uint32_t);
     struct um_domain *d = um_shm_alloc(alloc_len);
-    int memfd = d ? memfd_for(path) : -1;
+    struct um_group *g = um_group_current();
+    if (d && g)
+        um_group_add(g, d); /* its id names the page file */
+    int memfd = !d ? -1 : g ? um_group_open_pages(d, true) : memfd_for(path);
     struct um_view *v = memfd >= 0 ? view_new(d, memfd, fd, writable) : NULL;
     if (!v) {
         if (memfd >= 0)
             um_fd_close(memfd);
+        if (d && g) {
+            um_group_unlink_pages(d);
+            um_group_remove(g, d);
+        }
         um_shm_free(d, alloc_len);
         errno = ENOMEM;
         return NULL;
@@ -77,10 +85,29 @@ struct um_view *um_domain_new(int fd, bool writable, const char *path, dev_t dev
         d->views[me] = NULL;
         um_fd_close(memfd);
         um_os_free(v, sizeof *v);
+        if (g) {
+            um_group_unlink_pages(d);
+            um_group_remove(g, d);
+        }
         um_shm_free(d, alloc_len);
         errno = err;
         return NULL;
     }
+    return v;
+}
+
+struct um_view *um_domain_attach(struct um_domain *d, int fd, bool writable)
+{
+    int pages = um_group_open_pages(d, false);
+    struct um_view *v = pages >= 0 ? view_new(d, pages, fd, writable) : NULL;
+    if (!v) {
+        if (pages >= 0)
+            um_fd_close(pages);
+        errno = ENOMEM;
+        return NULL;
+    }
+    d->views[me] = v;
+    atomic_fetch_or(&d->members, 1ULL << me);
     return v;
 }
 
@@ -149,6 +176,11 @@ void um_view_free(struct um_view *v)
 
 void um_domain_free(struct um_domain *d)
 {
+    struct um_group *g = um_group_current();
+    if (g) {
+        um_group_unlink_pages(d);
+        um_group_remove(g, d);
+    }
     um_shm_free(d, d->alloc_len);
 }
 

@@ -67,6 +67,8 @@ struct um_view {
 struct um_domain {
     dev_t dev;
     ino_t ino;
+    struct um_domain *next; /* the group's domains (group.h) */
+    uint64_t id;            /* names its page file in a group */
     /* The file's size, rounded up to whole pages: past it, a touch of a mapping raises SIGBUS
      * (BUS_ADRERR) in the kernel itself, exactly as past the end of the file. Follows the size
      * changes made through member processes (coherence.c), under size_lock. */
@@ -116,6 +118,9 @@ static inline uint64_t um_domain_block_off(const struct um_domain *d, size_t k)
  * it, taking ownership of fd. NULL with errno on failure (fd then still the caller's). */
 struct um_view *um_domain_new(int fd, bool writable, const char *path, dev_t dev, ino_t ino,
                               size_t pagesize, uint64_t file_size);
+/* This process's view of domain d, another process's (a group's, group.h), taking ownership of
+ * fd. NULL with errno on failure (fd then still the caller's). Group lock held. */
+struct um_view *um_domain_attach(struct um_domain *d, int fd, bool writable);
 /* Size the memfd for a file of file_size bytes: 0, or -1 with errno (EFBIG past
  * UM_DOMAIN_MAX_BYTES). Growing is safe at any time; before shrinking, the caller drops the
  * blocks past the new end with no fill in flight in any member. */
@@ -128,7 +133,8 @@ int um_domain_store(struct um_domain *d, const void *buf, size_t len, uint64_t o
 /* Close this process's descriptors of v's domain (close), and free v too (free). */
 void um_view_close(struct um_view *v);
 void um_view_free(struct um_view *v);
-/* Free a domain no member has a view of; its frames must all be gone. */
+/* Free a domain no member has a view of; its frames must all be gone (in a group: group lock
+ * held; its page file goes too). */
 void um_domain_free(struct um_domain *d);
 
 /* Room for n ranges (call before changing the registry, so that recording cannot fail). */

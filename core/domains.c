@@ -2,6 +2,7 @@
 
 #include <errno.h>
 
+#include "group.h"
 #include "log.h"
 #include "mapping.h"
 #include "members.h"
@@ -50,18 +51,25 @@ static bool others_remain(struct um_domain *d)
 static bool leave(struct um_view *v)
 {
     struct um_domain *d = v->dom;
-    if (others_remain(d)) {
+    /* In a group, under its lock: no process attaches to d while it is judged, or freed. */
+    struct um_group *g = um_group_current();
+    if (g)
+        um_group_lock(g);
+    bool stays = others_remain(d);
+    if (stays) {
         if (v->writable && !v->lingering)
             um_domain_flush(d, 0, UINT64_MAX, UM_FLUSH_RELEASE);
         v->lingering = true;
-        return false;
+    } else {
+        um_domain_flush(d, 0, UINT64_MAX, UM_FLUSH_DROP);
+        atomic_fetch_and(&d->members, ~(1ULL << um_domain_me()));
+        d->views[um_domain_me()] = NULL;
+        um_view_free(v);
+        um_domain_free(d);
     }
-    um_domain_flush(d, 0, UINT64_MAX, UM_FLUSH_DROP);
-    atomic_fetch_and(&d->members, ~(1ULL << um_domain_me()));
-    d->views[um_domain_me()] = NULL;
-    um_view_free(v);
-    um_domain_free(d);
-    return true;
+    if (g)
+        um_group_unlock(g);
+    return !stays;
 }
 
 void um_domains_collect(void)

@@ -9,6 +9,7 @@
 
 #include "domains.h"
 #include "fds.h"
+#include "group.h"
 #include "writeback.h"
 #include "log.h"
 #include "mapping.h"
@@ -159,17 +160,31 @@ static struct um_view *view_for(int fd, const struct stat *st, const char *path,
     int own = reopen(fd, &writable);
     if (own < 0)
         return NULL;
-    v = um_domain_new(own, writable, path, st->st_dev, st->st_ino,
-                      um_config_pagesize(&um_rt.cfg, rule), (uint64_t)st->st_size);
+    /* In a group, another process may have the file's domain already: this one joins it. */
+    struct um_group *g = um_group_current();
+    if (g)
+        um_group_lock(g);
+    struct um_domain *shared = g ? um_group_find(g, st->st_dev, st->st_ino) : NULL;
+    if (shared)
+        v = um_domain_attach(shared, own, writable);
+    else
+        v = um_domain_new(own, writable, path, st->st_dev, st->st_ino,
+                          um_config_pagesize(&um_rt.cfg, rule), (uint64_t)st->st_size);
+    if (v && !shared)
+        v->dom->policy = rule && rule->share
+                             ? rule->slot
+                             : um_policy_index(um_config_evict(&um_rt.cfg, rule));
+    if (g)
+        um_group_unlock(g);
     if (!v) {
         um_fd_close(own);
         return NULL;
     }
+    if (shared && um_domain_follow_file(v->dom, true) < 0)
+        um_warn_once("%s: the size of the group's copy could not follow the file", path);
     v->direct_fd = open_direct(own, path);
     v->direct_always = um_rt.cfg.io == UM_IO_DIRECT;
     v->stats = um_stats_file(path);
-    v->dom->policy = rule && rule->share ? rule->slot
-                                         : um_policy_index(um_config_evict(&um_rt.cfg, rule));
     um_domains_add(v);
     return v;
 }

@@ -7,13 +7,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "domain.h"
+#include "group.h"
 #include "log.h"
 #include "os.h"
 #include "runtime.h"
 #include "shm.h"
 
 #define RESERVED (-1)
+#define RELEASED (-2) /* reserved for a child that never took it */
 
 struct um_member {
     _Atomic int pid;          /* 0: never used; RESERVED: for a child being forked */
@@ -46,23 +49,74 @@ int um_members_init(void)
     return 0;
 }
 
+static bool alive_in(struct um_member *t, unsigned i)
+{
+    int pid = atomic_load(&t[i].pid);
+    if (pid == RESERVED)
+        return true;
+    if (pid <= 0)
+        return false;
+    /* Joined, its agent not running yet: alive while its process is. */
+    if (!atomic_load(&t[i].holding))
+        return kill(pid, 0) == 0 || errno == EPERM;
+    int rc = pthread_mutex_trylock(&t[i].alive);
+    if (rc == EBUSY)
+        return true;
+    if (rc == EOWNERDEAD)
+        pthread_mutex_consistent(&t[i].alive);
+    if (rc == 0 || rc == EOWNERDEAD)
+        pthread_mutex_unlock(&t[i].alive);
+    return false;
+}
+
 bool um_member_alive(unsigned i)
 {
     if (!table)
         return true; /* one process, not set up yet (unit tests): this one */
-    int pid = atomic_load(&table[i].pid);
-    if (pid == RESERVED)
-        return true;
-    if (pid == 0)
-        return false;
-    int rc = pthread_mutex_trylock(&table[i].alive);
-    if (rc == EBUSY)
-        return true;
-    if (rc == EOWNERDEAD)
-        pthread_mutex_consistent(&table[i].alive);
-    if (rc == 0 || rc == EOWNERDEAD)
-        pthread_mutex_unlock(&table[i].alive);
+    return alive_in(table, i);
+}
+
+bool um_members_any_alive(void *shared_table, int except)
+{
+    struct um_member *t = shared_table;
+    for (unsigned i = 0; i < UM_MAX_MEMBERS; i++)
+        if ((int)i != except && alive_in(t, i))
+            return true;
     return false;
+}
+
+void *um_members_table(void) { return table; }
+
+/* Member i is gone: before its number serves again, nothing may name it any more. Its
+ * domains' views were its own memory; its claims on frames are taken over. Group lock order:
+ * taken here, then shard locks. */
+static void reclaim(unsigned i, struct um_group *g)
+{
+    um_group_lock(g);
+    for (struct um_domain *d = g->domains; d; d = d->next) {
+        atomic_fetch_and(&d->members, ~(1ULL << i));
+        d->views[i] = NULL;
+    }
+    um_group_unlock(g);
+    if (g->cache)
+        um_cache_forget_member(g->cache, i);
+}
+
+int um_members_join(void *shared_table, struct um_group *g)
+{
+    table = shared_table;
+    for (unsigned i = 0; i < UM_MAX_MEMBERS; i++) {
+        int pid = atomic_load(&table[i].pid);
+        bool gone = pid != RESERVED && !alive_in(table, i);
+        if (!gone || !atomic_compare_exchange_strong(&table[i].pid, &pid, RESERVED))
+            continue;
+        if (pid != 0)
+            reclaim(i, g);
+        atomic_store(&table[i].holding, 0);
+        um_members_adopt(i);
+        return (int)i;
+    }
+    return -1;
 }
 
 int um_members_reserve(void)
@@ -79,6 +133,7 @@ int um_members_reserve(void)
 
 void um_members_adopt(unsigned slot)
 {
+    atomic_store(&table[slot].holding, 0);
     atomic_store(&table[slot].req, 0);
     atomic_store(&table[slot].ack, 0);
     atomic_store(&table[slot].pid, getpid());
@@ -90,13 +145,7 @@ void um_members_release(unsigned slot)
     /* Not reused either (a failed fork() cannot be told from the parent's side): the slot
      * stays with a pid that is not a member, whose `alive` no one holds. */
     int reserved = RESERVED;
-    atomic_compare_exchange_strong(&table[slot].pid, &reserved, -2);
-}
-
-void um_members_leave(void)
-{
-    if (table)
-        atomic_store(&table[um_domain_me()].pid, 0);
+    atomic_compare_exchange_strong(&table[slot].pid, &reserved, RELEASED);
 }
 
 static uint64_t now_ms(void)
@@ -174,8 +223,8 @@ void *um_members_agent(void *arg)
 {
     (void)arg;
     struct um_member *me = &table[um_domain_me()];
-    /* Held for good. Had an earlier holder of this number died holding it, it is ours
-     * now all the same (numbers are not reused, so that cannot happen today). */
+    /* Held for good. An earlier holder of this number (a group member that died, whose
+     * number was reclaimed) left it owner-dead: it is ours all the same. */
     (void)um_shm_lock(&me->alive);
     atomic_store(&me->holding, 1);
     um_futex_wake(&me->holding);

@@ -17,14 +17,20 @@ struct um_domain;
 
 /* Set up the table with this process as its first member. 0, or -1. */
 int um_members_init(void);
+/* The table, for a group's root (group.h). */
+void *um_members_table(void);
+/* Join the table of a group as a new member: a number never used, or that of a member gone
+ * (cleared first). The number, or -1 if the table is full. */
+struct um_group;
+int um_members_join(void *shared_table, struct um_group *g);
+/* Whether any member of that table but `except` (-1: none) is alive (or joining). */
+bool um_members_any_alive(void *shared_table, int except);
 /* Before fork(): a member number for the child, never used before, or -1 if none is left. */
 int um_members_reserve(void);
 /* In the child: become member `slot`. */
 void um_members_adopt(unsigned slot);
 /* A reservation the child never took (fork() failed, or the child left). */
 void um_members_release(unsigned slot);
-/* At exit: leave the table. */
-void um_members_leave(void);
 /* Whether member i may still have page tables: its image runs (not exited, killed, or
  * replaced by exec). */
 bool um_member_alive(unsigned i);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "fds.h"
+#include "group.h"
 #include "log.h"
 #include "domains.h"
 #include "mapping.h"
@@ -58,7 +59,36 @@ void um_runtime_child_locks(void)
     pthread_mutex_init(&start_lock, NULL);
 }
 
-static bool open_and_start(void)
+/* The group's shared memory, joined as a member (group.h); NULL if there is none (UFFDMAP_GROUP
+ * is none, sanitizer builds, or it cannot be had): then the cache is this process's. */
+static struct um_group *join_group(bool *fresh)
+{
+#ifdef UM_OS_NO_ZONE
+    (void)fresh;
+    return NULL; /* sanitizer runtimes own the address space */
+#else
+    return um_rt.cfg.group[0] ? um_group_join(um_rt.cfg.group, fresh) : NULL;
+#endif
+}
+
+/* A new cache: in the group's memory (g) or the process's own. */
+static bool set_up_cache(struct um_group *g)
+{
+    const struct um_config *cfg = &um_rt.cfg;
+    if ((!g && um_shm_init()) || um_members_init() ||
+        !(um_rt.cache = um_shm_alloc(sizeof *um_rt.cache)) ||
+        um_cache_init(um_rt.cache, cfg->bufsize, cfg->high_water, cfg->low_water, cfg->evict,
+                      cfg->evictors > 0))
+        return false;
+    if (g) {
+        g->budget = cfg->bufsize;
+        g->cache = um_rt.cache;
+        g->members = um_members_table(); /* last: a joiner sees a complete group */
+    }
+    return true;
+}
+
+static bool start_paging(void)
 {
     int fd = um_uffd_open(WANTED_FEATURES, &um_rt.features);
     if (fd < 0) {
@@ -74,20 +104,28 @@ static bool open_and_start(void)
         return false;
     }
     const struct um_config *cfg = &um_rt.cfg;
-    if (um_shm_init() || um_members_init() || !(um_rt.cache = um_shm_alloc(sizeof *um_rt.cache)) ||
-        um_cache_init(um_rt.cache, cfg->bufsize, cfg->high_water, cfg->low_water, cfg->evict,
-                      cfg->evictors > 0)) {
+    bool fresh = true;
+    struct um_group *g = join_group(&fresh);
+    if (fresh && !set_up_cache(g)) {
         um_warn("cannot allocate the page cache tables; files are mapped by the kernel instead");
         return false;
     }
-    um_rt.cache->writeback = um_writeback_frame;
-    /* Entries with a budget share get a policy slot of their own. */
+    if (!fresh)
+        um_rt.cache = g->cache;
+    if (g && g->budget != cfg->bufsize)
+        um_warn_once("UFFDMAP_BUFSIZE differs from the budget of group '%s' (%zu MiB), set by "
+                     "its first process: the group's applies",
+                     cfg->group, g->budget >> 20);
+    um_cache_set_writeback(um_writeback_frame);
+    /* Entries with a budget share get a policy slot of their own (a group's are its first
+     * process's). */
     unsigned next_slot = UM_NPOLICIES;
     for (size_t i = 0; i < cfg->npaths; i++) {
         struct um_path_rule *r = &um_rt.cfg.rules[i];
         if (r->share && next_slot < UM_SLOTS) {
             r->slot = next_slot++;
-            um_cache_set_share(um_rt.cache, r->slot, um_config_evict(cfg, r), r->share);
+            if (fresh)
+                um_cache_set_share(um_rt.cache, r->slot, um_config_evict(cfg, r), r->share);
         }
     }
     if (um_fork_install()) {
@@ -111,8 +149,10 @@ bool um_runtime_start(void)
     if (atomic_load(&um_rt.state) == UM_RUNNING)
         return true;
     pthread_mutex_lock(&start_lock);
-    if (atomic_load(&um_rt.state) == UM_IDLE)
-        atomic_store(&um_rt.state, open_and_start() ? UM_RUNNING : UM_UNAVAILABLE);
+    if (atomic_load(&um_rt.state) == UM_IDLE) {
+        atomic_store(&um_rt.state, start_paging() ? UM_RUNNING : UM_UNAVAILABLE);
+        um_group_joined(); /* with its agent running (or not at all), others may join */
+    }
     pthread_mutex_unlock(&start_lock);
     return atomic_load(&um_rt.state) == UM_RUNNING;
 }
@@ -177,6 +217,8 @@ void um_runtime_before_exec(void)
 void um_runtime_exit(void)
 {
     leave_image("at exit");
+    if (atomic_load(&um_rt.state) == UM_RUNNING)
+        um_group_leave();
     if (um_rt.cfg.stats == UM_STATS_TEXT || um_rt.cfg.stats == UM_STATS_JSON)
         um_stats_print(STDERR_FILENO, um_rt.cfg.stats == UM_STATS_JSON);
     else if (um_rt.cfg.stats == UM_STATS_FILE)

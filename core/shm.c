@@ -17,7 +17,13 @@ struct free_block {
     struct free_block *next;
 };
 
+#define ARENA_MAGIC 0x756666646d617031ULL /* "uffdmap1" */
+
 struct arena {
+    /* Read by a process attaching to a named region before it maps it (um_shm_attach()). */
+    uint64_t magic;
+    uint64_t base, len;
+    void *root; /* the region's owner's entry point (group.c) */
     pthread_mutex_t lock;
     size_t next; /* offset of the first byte never handed out */
     struct {
@@ -49,6 +55,50 @@ int um_shm_init(void)
     arena = a;
     return 0;
 }
+
+int um_shm_attach(int fd, uintptr_t base, size_t len, bool fresh)
+{
+    if (arena)
+        return -1;
+    uint64_t head[3];
+    if (!fresh) {
+        /* Where the region's creator put it: every pointer in it is an address there. */
+        if (um_os_pread(fd, head, sizeof head, 0) != (ssize_t)sizeof head ||
+            head[0] != ARENA_MAGIC || head[2] < MIN_REGION_BYTES)
+            return -1;
+        base = (uintptr_t)head[1];
+        len = (size_t)head[2];
+    }
+    void *p = um_os_mmap((void *)base, len, PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_NORESERVE | MAP_FIXED_NOREPLACE, fd, 0);
+    if (p != (void *)base) {
+        if (p != MAP_FAILED) /* a kernel without MAP_FIXED_NOREPLACE took it as a hint */
+            um_os_munmap(p, len);
+        return -1;
+    }
+    struct arena *a = p;
+    if (fresh) {
+        um_shm_mutex_init(&a->lock);
+        a->next = um_page_up(sizeof *a);
+        a->base = base;
+        a->len = len;
+        atomic_thread_fence(memory_order_release);
+        a->magic = ARENA_MAGIC;
+    }
+    region_bytes = len;
+    arena = a;
+    return 0;
+}
+
+void um_shm_detach(void)
+{
+    if (arena)
+        um_os_munmap(arena, region_bytes);
+    arena = NULL;
+}
+
+void *um_shm_root(void) { return arena ? arena->root : NULL; }
+void um_shm_set_root(void *root) { arena->root = root; }
 
 /* With the lock held: a block of exactly len bytes given back earlier, or NULL. */
 static void *reuse(struct arena *a, size_t len)

@@ -12,9 +12,19 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Reserve the shared region (lazily backed). 0, or -1 if it cannot be had. */
 int um_shm_init(void);
+/* Instead: the region in file fd, shared with unrelated processes (group.c), mapped at the same
+ * address in each of them: at `base` (len bytes, the file that long) if `fresh`, else where its
+ * creator put it. 0, or -1 (that address is taken here, or the file is not such a region). */
+int um_shm_attach(int fd, uintptr_t base, size_t len, bool fresh);
+/* Unmap it again (an attach that could not be completed). */
+void um_shm_detach(void);
+/* The region's entry point, set by its creator. */
+void *um_shm_root(void);
+void um_shm_set_root(void *root);
 /* Zeroed memory shared with the process's fork children; NULL on failure. */
 void *um_shm_alloc(size_t len);
 /* Give back an allocation of len bytes (its pages are released at once). */

@@ -61,9 +61,10 @@ static void stores_reach_file_at_exit(int rw, size_t len)
         exit(0);
     }
     wait_ok(pid);
-    for (size_t off = 0; off < len; off += 7 * PAGE + 13)
-        CHECK(file_byte(rw, off) == (uint8_t)(pattern_at(off) ^ 0xff), "store at %zu lost at exit",
-              off);
+    for (size_t off = 0; off < len; off += 7 * PAGE + 13) {
+        uint8_t want = (uint8_t)(pattern_at(off) ^ 0xff), got = file_byte(rw, off);
+        CHECK(got == want, "store at %zu lost at exit", off);
+    }
 }
 
 static uint8_t *clone_map;

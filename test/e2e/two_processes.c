@@ -1,6 +1,8 @@
-/* Two processes under the preload mapping one file: read-only mappings are managed in both;
- * a shared writable mapping in one and any mapping in the other cannot stay coherent, so the
- * second process's mapping is left to the kernel (with a notice). The second process is this
+/* Two processes under the preload mapping one file. In one group (the default) they share one
+ * cache: every mapping is managed in both, and a store through the second's shared writable
+ * mapping is in the first's. A process outside the group (UFFDMAP_GROUP=none: a cache of its
+ * own) cannot stay coherent with a managed writer, nor a writer of its own with managed
+ * readers: its mapping is left to the kernel (with a notice). The second process is this
  * program re-executed with a mode argument. */
 #include <sys/wait.h>
 
@@ -14,11 +16,16 @@ static int second(const char *path, const char *mode)
     uint8_t *p = mmap(NULL, 16 * PAGE, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
     CHECK(p != MAP_FAILED, "mmap");
     expect_file_bytes(fd, p, 0, 16 * PAGE);
+    if (writable && is_managed(p))
+        p[3 * PAGE + 3] = 0x33; /* in the group's cache: the first reads it there */
     printf("%s\n", is_managed(p) ? "managed" : "kernel");
+    fflush(stdout);
     return 0;
 }
 
-static const char *run_second(const char *self, const char *dir, const char *path, const char *mode)
+/* The second process's verdict; alone: outside the first's group. */
+static const char *run_second(const char *self, const char *dir, const char *path, const char *mode,
+                              bool alone)
 {
     static char line[64];
     int out[2];
@@ -27,6 +34,8 @@ static const char *run_second(const char *self, const char *dir, const char *pat
     CHECK(pid >= 0, "fork");
     if (pid == 0) {
         dup2(out[1], 1);
+        if (alone)
+            setenv("UFFDMAP_GROUP", "none", 1);
         execl(self, self, dir, path, mode, (char *)NULL);
         _exit(127);
     }
@@ -50,18 +59,26 @@ int main(int argc, char **argv)
     uint8_t *p = mmap(NULL, 16 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
     CHECK(p != MAP_FAILED, "mmap");
     expect_managed(p);
-    CHECK(!strcmp(run_second("/proc/self/exe", dir, path, "ro"), "managed\n"),
+    CHECK(!strcmp(run_second("/proc/self/exe", dir, path, "ro", false), "managed\n"),
           "a second reader was not managed");
-    CHECK(!strcmp(run_second("/proc/self/exe", dir, path, "rw"), "kernel\n"),
-          "a writer beside a managed reader was managed");
+    CHECK(!strcmp(run_second("/proc/self/exe", dir, path, "rw", true), "kernel\n"),
+          "a writer outside the group beside a managed reader was managed");
+    CHECK(!strcmp(run_second("/proc/self/exe", dir, path, "rw", false), "managed\n"),
+          "a writer of the same group was not managed");
+    CHECK(p[3 * PAGE + 3] == 0x33, "the first does not see the store of its group's writer");
+    expect_file_bytes(fd, p, 0, 16 * PAGE);
     munmap(p, 16 * PAGE);
     p = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     CHECK(p != MAP_FAILED, "mmap rw");
     expect_managed(p);
-    CHECK(!strcmp(run_second("/proc/self/exe", dir, path, "ro"), "kernel\n"),
-          "a reader beside a managed writer was managed");
+    p[5 * PAGE] = 0x55;
+    CHECK(!strcmp(run_second("/proc/self/exe", dir, path, "ro", true), "kernel\n"),
+          "a reader outside the group beside a managed writer was managed");
+    CHECK(!strcmp(run_second("/proc/self/exe", dir, path, "ro", false), "managed\n"),
+          "a reader of the same group was not managed");
     munmap(p, 16 * PAGE);
     unlink(path);
-    printf("two_processes: conflicting mappings in another process go to the kernel\n");
+    printf("two_processes: one group shares one cache; mappings outside it that conflict go to "
+           "the kernel\n");
     return 0;
 }

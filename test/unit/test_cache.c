@@ -262,7 +262,7 @@ static int fake_writeback(struct um_cache *c, uint32_t f)
 static void dirty_victims_written_back(void **state)
 {
     (void)state;
-    cache.writeback = fake_writeback;
+    um_cache_set_writeback(fake_writeback);
     uint32_t f = fill(2);
     atomic_store(&cache.frames[f].dirty, 1);
     wb_result = EIO;
@@ -280,7 +280,7 @@ static void dirty_victims_written_back(void **state)
     fill(3);
     assert_int_equal(um_cache_evict(&cache, P), 1);
     assert_int_equal(wb_calls, 2);
-    cache.writeback = NULL;
+    um_cache_set_writeback(NULL);
 }
 
 /* Two domains ordered by different policies in one cache: each frame goes to its domain's

@@ -55,6 +55,7 @@ static void defaults(void **state)
     assert_int_equal(cfg.stats, UM_STATS_OFF);
     assert_int_equal(cfg.io, UM_IO_AUTO);
     assert_int_equal(cfg.readahead_max, 4UL << 20);
+    assert_string_equal(cfg.group, "default");
     um_config_free(&cfg);
 }
 
@@ -80,6 +81,12 @@ static void values(void **state)
     assert_int_equal(parse(&cfg, "UFFDMAP_IO=buffered", NULL, NULL), 0);
     assert_int_equal(cfg.io, UM_IO_BUFFERED);
     um_config_free(&cfg);
+    assert_int_equal(parse(&cfg, "UFFDMAP_GROUP=job-7.a_b", NULL, NULL), 0);
+    assert_string_equal(cfg.group, "job-7.a_b");
+    um_config_free(&cfg);
+    assert_int_equal(parse(&cfg, "UFFDMAP_GROUP=none", NULL, NULL), 0);
+    assert_string_equal(cfg.group, "");
+    um_config_free(&cfg);
 }
 
 static void bad_values_disable(void **state)
@@ -89,7 +96,9 @@ static void bad_values_disable(void **state)
         "UFFDMAP_BUFSIZE=lots", "UFFDMAP_BUFSIZE=512K", "UFFDMAP_PAGESIZE=3K",
         "UFFDMAP_PAGESIZE=2K",  "UFFDMAP_FILLERS=0",    "UFFDMAP_FILLERS=many",
         "UFFDMAP_EVICTORS=-1",  "UFFDMAP_EVICT=lru9",   "UFFDMAP_HIGH_WATER=101",
-        "UFFDMAP_IO=fast",
+        "UFFDMAP_IO=fast",      "UFFDMAP_GROUP=",       "UFFDMAP_GROUP=../x",
+        "UFFDMAP_GROUP=.hidden", "UFFDMAP_GROUP=a/b",
+        "UFFDMAP_GROUP=0123456789012345678901234567890123456789012345678901234567890123",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct um_config cfg;

@@ -35,7 +35,12 @@ static int setup(void **state)
     }
     char paths[128];
     snprintf(paths, sizeof paths, "UFFDMAP_PATHS=%s", path);
-    char *env[] = {paths, "UFFDMAP_BUFSIZE=1M", "UFFDMAP_PAGESIZE=16K", "UFFDMAP_FILLERS=2", NULL};
+    /* A group of its own (the cache is a group's where the build allows it: not under the
+     * sanitizers), shared with no other test. */
+    char group[64];
+    snprintf(group, sizeof group, "UFFDMAP_GROUP=unit-runtime-%d", (int)getpid());
+    char *env[] = {paths, "UFFDMAP_BUFSIZE=1M", "UFFDMAP_PAGESIZE=16K", "UFFDMAP_FILLERS=2",
+                   group, NULL};
     um_runtime_configure(env);
     return um_runtime_active() ? 0 : -1;
 }
@@ -43,6 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    um_runtime_exit(); /* as the shim's destructor: the last member removes the group's files */
     close(fd);
     unlink(path);
     return 0;

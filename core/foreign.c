@@ -1,0 +1,93 @@
+#include "foreign.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "domain.h"
+#include "group.h"
+#include "members.h"
+#include "os.h"
+
+bool um_foreign_evictable(const struct um_domain *d)
+{
+    (void)d;
+    return um_group_current() != NULL; /* every domain of a group process is the group's */
+}
+
+int um_foreign_open_file(const struct um_domain *d)
+{
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, d->path, O_RDWR | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) || st.st_dev != d->dev || st.st_ino != d->ino)) {
+        syscall(SYS_close, fd);
+        errno = ESTALE;
+        return -1;
+    }
+    return fd;
+}
+
+/* Copy [at, at + n) from `from` to `to`, through a buffer on the stack. */
+static int copy_range(int from, int to, uint64_t at, size_t n)
+{
+    char buf[16384];
+    for (size_t done = 0; done < n;) {
+        size_t step = n - done < sizeof buf ? n - done : sizeof buf;
+        ssize_t got = um_os_pread(from, buf, step, (off_t)(at + done));
+        if (got <= 0)
+            return got < 0 ? errno : EIO;
+        if (um_os_pwrite(to, buf, (size_t)got, (off_t)(at + done)) != got)
+            return errno ? errno : EIO;
+        done += (size_t)got;
+    }
+    return 0;
+}
+
+int um_foreign_copy_dirty(const struct um_cache *c, uint32_t f, int pages, int file)
+{
+    const struct um_frame *fr = &c->frames[f];
+    const struct um_domain *d = atomic_load(&fr->dom);
+    uint64_t dirty = atomic_load(&fr->dirty), base = (uint64_t)fr->block << d->shift;
+    size_t chunk = (size_t)1 << d->chunk_shift, len = atomic_load(&fr->len);
+    for (unsigned b = 0; b < 64; b++) {
+        size_t from = (size_t)b * chunk;
+        if (!(dirty >> b & 1) || from >= len)
+            continue;
+        int err = copy_range(pages, file, base + from, len - from < chunk ? len - from : chunk);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+int um_foreign_write_back(struct um_cache *c, uint32_t f, bool punch)
+{
+    struct um_frame *fr = &c->frames[f];
+    struct um_domain *d = atomic_load(&fr->dom);
+    uint64_t off = (uint64_t)fr->block << d->shift;
+    int pages = um_group_pages_fd(d);
+    if (pages < 0)
+        return -1;
+    int rc = 0;
+    if (atomic_load(&fr->dirty)) {
+        /* As writeback.c does: no store may land between the copy and the clean mark. */
+        int file = -1;
+        if (um_members_protect(d, atomic_load(&fr->writers), off, d->pagesize, false) ||
+            (file = um_foreign_open_file(d)) < 0 || um_foreign_copy_dirty(c, f, pages, file)) {
+            rc = -1;
+        } else {
+            atomic_store(&fr->dirty, 0);
+            atomic_store(&fr->writers, 0);
+        }
+        if (file >= 0)
+            syscall(SYS_close, file);
+    }
+    if (rc == 0 && punch)
+        syscall(SYS_fallocate, pages, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                (off_t)d->pagesize);
+    syscall(SYS_close, pages);
+    return rc;
+}
