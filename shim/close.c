@@ -18,8 +18,8 @@ EXPORT int close(int fd)
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-    if (flags & CLOSE_RANGE_CLOEXEC) /* ours are close-on-exec already */
-        return um_next_close_range(first, last, flags);
+    if ((flags & CLOSE_RANGE_CLOEXEC) || first > last) /* ours are close-on-exec already; the */
+        return um_next_close_range(first, last, flags); /* kernel refuses a reversed range */
     unsigned from = first;
     for (unsigned fd = first; fd <= last && fd < 65536; fd++) {
         if (!um_fd_owned((int)fd))

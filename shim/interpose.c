@@ -51,6 +51,7 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 {
     if (um_shim_depth || !um_runtime_active())
         return um_next_mmap(addr, len, prot, flags, fd, off);
+    int saved = errno; /* a call that succeeds leaves errno alone, as the kernel's does */
     um_shim_depth++;
     void *p;
     if (!(flags & MAP_ANONYMOUS) && fd >= 0) {
@@ -61,6 +62,8 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
         p = um_next_mmap(addr, len, prot, flags, fd, off);
     }
     um_shim_depth--;
+    if (p != MAP_FAILED)
+        errno = saved;
     return p;
 }
 
@@ -71,11 +74,14 @@ EXPORT int munmap(void *addr, size_t len)
 {
     if (um_shim_depth || !um_runtime_active())
         return um_next_munmap(addr, len);
+    int saved = errno;
     um_shim_depth++;
     int result;
     if (!um_unmap(addr, len, &result))
         result = um_next_munmap(addr, len);
     um_shim_depth--;
+    if (result == 0)
+        errno = saved;
     return result;
 }
 
@@ -83,12 +89,15 @@ EXPORT int msync(void *addr, size_t len, int flags)
 {
     /* The kernel's msync on the anonymous memory validates arguments and the range with the
      * errors it gives for a file mapping, and does nothing else; then the core writes back. */
+    int saved = errno;
     int result = um_next_msync(addr, len, flags);
     if (result || um_shim_depth || !um_runtime_active())
         return result;
     um_shim_depth++;
     um_msync(addr, len, flags, &result);
     um_shim_depth--;
+    if (result == 0)
+        errno = saved;
     return result;
 }
 
@@ -96,11 +105,14 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 {
     if (um_shim_depth || !um_runtime_active())
         return um_next_madvise(addr, len, advice);
+    int saved = errno;
     um_shim_depth++;
     int result;
     if (!um_madvise(addr, len, advice, &result))
         result = um_next_madvise(addr, len, advice);
     um_shim_depth--;
+    if (result == 0)
+        errno = saved;
     return result;
 }
 
@@ -108,6 +120,7 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
 {
     if (um_shim_depth || !um_runtime_active())
         return um_next_mprotect(addr, len, prot);
+    int saved = errno;
     um_shim_depth++;
     int result, err = um_mprotect_prepare(addr, len, prot);
     if (err) {
@@ -117,6 +130,8 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
         result = um_next_mprotect(addr, len, prot);
     }
     um_shim_depth--;
+    if (result == 0)
+        errno = saved;
     return result;
 }
 
@@ -131,6 +146,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
     }
     if (um_shim_depth || !um_runtime_active())
         return um_next_mremap(old, old_len, new_len, flags, new_addr);
+    int saved = errno;
     um_shim_depth++;
     void *result;
     if (!um_mremap(old, old_len, new_len, flags, new_addr, &result)) {
@@ -139,5 +155,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
         result = um_next_mremap(old, old_len, new_len, flags, new_addr);
     }
     um_shim_depth--;
+    if (result != MAP_FAILED)
+        errno = saved;
     return result;
 }

@@ -5,7 +5,9 @@
  * Meson builds with _FILE_OFFSET_BITS=64; off_t is 64 bits here either way, and the *64 names
  * are defined as aliases. */
 #undef _FILE_OFFSET_BITS
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -16,23 +18,40 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* The identity of fd if it is a file the shim maps, in *st; false for everything else. */
+/* The identity of fd if it is a file the shim maps, in *st; false for everything else. errno
+ * is left as it was: the call the program made sets it, or not. */
 static bool managed_file(int fd, struct stat *st)
 {
     if (um_shim_depth || !um_runtime_active() || um_registry_empty(&um_rt.registry))
         return false;
+    int saved = errno;
     um_shim_depth++;
     bool managed = fstat(fd, st) == 0 && um_file_managed(st);
     um_shim_depth--;
+    errno = saved;
     return managed;
 }
 
-static size_t iov_bytes(const struct iovec *iov, int n)
+/* The bytes n iovecs at iov name, read without trusting the pointer (as the kernel does: a bad
+ * one must give the program EFAULT, not SIGSEGV). False if the kernel would refuse them (then
+ * the call goes straight to it, which says why). */
+static bool iov_bytes(const struct iovec *iov, int n, uint64_t *total)
 {
-    size_t total = 0;
-    for (int i = 0; i < n && iov; i++)
-        total += iov[i].iov_len;
-    return total;
+    if (n < 0 || n > IOV_MAX)
+        return false;
+    *total = 0;
+    struct iovec chunk[64];
+    for (int i = 0; i < n;) {
+        int k = n - i < 64 ? n - i : 64;
+        struct iovec local = {chunk, (size_t)k * sizeof chunk[0]};
+        struct iovec remote = {(void *)(iov + i), (size_t)k * sizeof chunk[0]};
+        if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)local.iov_len)
+            return false;
+        for (int j = 0; j < k; j++)
+            *total += chunk[j].iov_len;
+        i += k;
+    }
+    return true;
 }
 
 /* Where a read or write without an offset happens: the file position, or the end for
@@ -48,9 +67,11 @@ static void sync_range(const struct stat *st, off_t off, uint64_t len, bool writ
 {
     if (off < 0)
         return;
+    int saved = errno;
     um_shim_depth++;
     um_file_sync(st, (uint64_t)off, len, write);
     um_shim_depth--;
+    errno = saved;
 }
 
 static void after_write(const struct stat *st, off_t off, ssize_t done)
@@ -80,8 +101,9 @@ EXPORT ssize_t read(int fd, void *buf, size_t len)
 EXPORT ssize_t preadv(int fd, const struct iovec *iov, int n, off_t off)
 {
     struct stat st;
-    if (managed_file(fd, &st))
-        sync_range(&st, off, iov_bytes(iov, n), false);
+    uint64_t len;
+    if (managed_file(fd, &st) && iov_bytes(iov, n, &len))
+        sync_range(&st, off, len, false);
     return um_next_preadv(fd, iov, n, off);
 }
 
@@ -91,8 +113,9 @@ EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int n, off_t off)
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
     struct stat st;
-    if (managed_file(fd, &st))
-        sync_range(&st, position(fd, &st, false), iov_bytes(iov, n), false);
+    uint64_t len;
+    if (managed_file(fd, &st) && iov_bytes(iov, n, &len))
+        sync_range(&st, position(fd, &st, false), len, false);
     return um_next_readv(fd, iov, n);
 }
 
@@ -125,9 +148,10 @@ EXPORT ssize_t write(int fd, const void *buf, size_t len)
 EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int n, off_t off)
 {
     struct stat st;
-    if (!managed_file(fd, &st))
+    uint64_t len;
+    if (!managed_file(fd, &st) || !iov_bytes(iov, n, &len))
         return um_next_pwritev(fd, iov, n, off);
-    sync_range(&st, off, iov_bytes(iov, n), true);
+    sync_range(&st, off, len, true);
     ssize_t done = um_next_pwritev(fd, iov, n, off);
     after_write(&st, off, done);
     return done;
@@ -139,10 +163,11 @@ EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off)
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
     struct stat st;
-    if (!managed_file(fd, &st))
+    uint64_t len;
+    if (!managed_file(fd, &st) || !iov_bytes(iov, n, &len))
         return um_next_writev(fd, iov, n);
     off_t off = position(fd, &st, true);
-    sync_range(&st, off, iov_bytes(iov, n), true);
+    sync_range(&st, off, len, true);
     ssize_t done = um_next_writev(fd, iov, n);
     after_write(&st, off, done);
     return done;

@@ -33,6 +33,14 @@ case "$out" in "$want kernel "*) ok "bad UFFDMAP_BUFSIZE: kernel mmap, same dige
 echo "$err" | grep -q "UFFDMAP_BUFSIZE='lots' is not valid: expected a size of at least 1M" &&
     ok "bad UFFDMAP_BUFSIZE named with value and what is accepted" || fail "message: $err"
 
+run UFFDMAP_GROUP=../escape
+case "$out" in "$want kernel "*) ok "bad UFFDMAP_GROUP: kernel mmap, same digest" ;;
+    *) fail "bad UFFDMAP_GROUP: '$out'" ;; esac
+echo "$err" | grep -q "UFFDMAP_GROUP='../escape' is not valid: expected none, or a name" &&
+    ok "bad UFFDMAP_GROUP named with value and what is accepted" || fail "message: $err"
+[ ! -e "/dev/shm/uffdmap-$(id -u)/../escape.cache" ] && [ ! -e /dev/shm/escape.cache ] &&
+    ok "a bad group name creates nothing" || fail "a file was made for group ../escape"
+
 run UFFDMAP_PAGESIZE=3K UFFDMAP_LOG=quiet
 echo "$err" | grep -q "UFFDMAP_PAGESIZE='3K' is not valid: expected a power of two" &&
     ok "configuration errors are printed even with UFFDMAP_LOG=quiet" || fail "quiet: $err"
