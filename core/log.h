@@ -7,6 +7,8 @@
 enum um_log_level { UM_LOG_QUIET = 0, UM_LOG_WARN = 1, UM_LOG_DEBUG = 2 };
 
 void um_log_set_level(enum um_log_level level);
+/* Note where stderr is at start (notices never go to a data file put at descriptor 2 later). */
+void um_log_init(void);
 enum um_log_level um_log_level(void);
 
 /* Configuration errors: always printed, whatever UFFDMAP_LOG says. */

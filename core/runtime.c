@@ -25,6 +25,7 @@ static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void um_runtime_configure(char *const *env)
 {
+    um_log_init();
     if (um_config_parse(&um_rt.cfg, env) || um_rt.cfg.npaths == 0) {
         um_config_free(&um_rt.cfg);
         return;
