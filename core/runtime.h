@@ -112,6 +112,11 @@ bool um_mprotect(void *addr, size_t len, int prot, int *result);
  * failure); false if old is not managed. */
 bool um_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr,
                void **result);
+/* A MAP_FIXED mmap() the kernel serves over managed ranges: true with *result set (the
+ * kernel's answer; the managed ranges there are forgotten only if it succeeded); false if
+ * nothing managed is there. */
+bool um_map_fixed_over(void *addr, size_t len, int prot, int flags, int fd, off_t off,
+                       void **result);
 /* Before a MAP_FIXED mapping replaces [addr, addr + len): forget managed pages there. */
 void um_forget(void *addr, size_t len);
 int um_forget_locked(void *addr, size_t len); /* registry write lock held; -1 ENOMEM */

@@ -4,6 +4,7 @@
  * the domain. A domain no mapping uses any more is written back and freed (domains.c). Runs
  * under the registry's write lock, so no fill is in flight meanwhile. */
 #include <errno.h>
+#include <sys/mman.h>
 
 #include "domains.h"
 #include "mapping.h"
@@ -75,6 +76,34 @@ int um_forget_locked(void *addr, size_t len)
     if (page_range(addr, len, &lo, &hi) && um_registry_overlaps(&um_rt.registry, lo, hi))
         return um_cut_locked(lo, hi, false);
     return 0;
+}
+
+bool um_map_fixed_over(void *addr, size_t len, int prot, int flags, int fd, off_t off,
+                       void **result)
+{
+    uintptr_t lo, hi;
+    if (!page_range(addr, len, &lo, &hi) || um_registry_empty(&um_rt.registry))
+        return false;
+    struct um_registry *r = &um_rt.registry;
+    um_registry_wrlock(r);
+    bool ours = um_registry_overlaps(r, lo, hi);
+    /* The managed range goes only if the kernel takes the call: until then it stays
+     * registered and known (a refused call must change nothing). Evictors lose it first, so
+     * that they never zap what the kernel puts there. */
+    if (ours && um_registry_reserve_cut(r) == 0 && um_domains_refresh(lo, hi, lo, hi) == 0) {
+        *result = um_os_mmap(addr, len, prot, flags, fd, off);
+        int err = errno;
+        if (*result == MAP_FAILED)
+            um_domains_refresh(lo, hi, 0, 0);
+        else
+            um_cut_locked(lo, hi, false);
+        errno = err;
+    } else if (ours) {
+        *result = MAP_FAILED;
+        errno = ENOMEM;
+    }
+    um_registry_unlock(r);
+    return ours;
 }
 
 void um_forget(void *addr, size_t len)

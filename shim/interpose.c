@@ -42,8 +42,8 @@ static void *map_file(void *addr, size_t len, int prot, int flags, int fd, off_t
     case UM_PASS:
         break;
     }
-    if (flags & MAP_FIXED)
-        um_forget(addr, len);
+    if ((flags & MAP_FIXED) && um_map_fixed_over(addr, len, prot, flags, fd, off, &out))
+        return out;
     return um_next_mmap(addr, len, prot, flags, fd, off);
 }
 
@@ -56,9 +56,8 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
     void *p;
     if (!(flags & MAP_ANONYMOUS) && fd >= 0) {
         p = map_file(addr, len, prot, flags, fd, off);
-    } else {
-        if ((flags & MAP_FIXED) && !um_registry_empty(&um_rt.registry))
-            um_forget(addr, len);
+    } else if (!(flags & MAP_FIXED) ||
+               !um_map_fixed_over(addr, len, prot, flags, fd, off, &p)) {
         p = um_next_mmap(addr, len, prot, flags, fd, off);
     }
     um_shim_depth--;

@@ -1,5 +1,8 @@
 /* One munmap() spanning several mappings; MAP_FIXED over a managed range, anonymous or another
- * managed file; the same file mapped twice; many files at once. */
+ * managed file, and one the kernel refuses (the managed range must stay as it was); the same
+ * file mapped twice; many files at once. */
+#include <sys/syscall.h>
+
 #include "common.h"
 
 #define N 32 /* pages per mapping */
@@ -53,6 +56,32 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < 8 * PAGE; i++)
         CHECK(anon[i] == 0x5a, "anonymous data changed");
     CHECK(munmap((void *)m, N * PAGE) == 0, "munmap");
+
+    /* A MAP_FIXED the kernel refuses (write access to a shared mapping of a read-only file that
+     * the shim does not manage): the same errno as the kernel's, and the managed range under
+     * it, never touched yet, still reads the file. */
+    char outside[4096];
+    snprintf(outside, sizeof outside, "%s/../map_fixed_outside.bin", dir);
+    free(make_file(dir, "../map_fixed_outside.bin", 4 * PAGE));
+    int o = open_ro(outside);
+    const uint8_t *fresh = map_at(NULL, a, 3 * N * PAGE, 0);
+    void *scratch = mmap(NULL, 4 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    errno = 0;
+    long k = syscall(SYS_mmap, scratch, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                     o, 0);
+    int kerr = errno;
+    CHECK(k == -1 && kerr != 0, "the kernel accepted a refused case");
+    errno = 0;
+    void *refused = mmap((void *)(fresh + 8 * PAGE), 4 * PAGE, PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_FIXED, o, 0);
+    CHECK(refused == MAP_FAILED && errno == kerr, "refused MAP_FIXED: errno %d, kernel %d", errno,
+          kerr);
+    expect_managed(fresh + 8 * PAGE);
+    expect_file_bytes(a, fresh, 3 * N * PAGE, N * PAGE);
+    munmap((void *)fresh, N * PAGE);
+    munmap(scratch, 4 * PAGE);
+    close(o);
+    unlink(outside);
 
     /* The same file twice, at different offsets. */
     const uint8_t *x = map_at(NULL, a, 0, 0);
