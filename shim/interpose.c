@@ -8,6 +8,7 @@
 #undef _FILE_OFFSET_BITS
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 
 #include "../core/runtime.h"
@@ -20,15 +21,17 @@ _Thread_local int um_shim_depth __attribute__((tls_model("initial-exec")));
 
 extern char **environ;
 
+__attribute__((destructor)) static void shim_fini(void)
+{
+    um_runtime_exit();
+}
+
 __attribute__((constructor)) static void shim_init(void)
 {
     um_next_resolve();
     um_runtime_configure(environ);
-}
-
-__attribute__((destructor)) static void shim_fini(void)
-{
-    um_runtime_exit();
+    /* quick_exit() runs no destructor: stores would be lost that the kernel keeps. */
+    at_quick_exit(shim_fini);
 }
 
 static void *map_file(void *addr, size_t len, int prot, int flags, int fd, off_t off)

@@ -1,5 +1,6 @@
 /* Stores left without msync() or munmap() reach the file when the process ends by returning
- * from main(), and by exit() called from another thread while the main thread still runs. Each
+ * from main(), by exit() called from another thread while the main thread still runs, and by
+ * quick_exit() (which runs no destructor, only at_quick_exit() handlers). Each
  * case runs in a child process (re-executed under the same preload); the parent reads the
  * file afterwards. */
 #include <pthread.h>
@@ -37,6 +38,8 @@ static int child(const char *mode, const char *path)
         for (;;)
             p[50 * PAGE] = 0x22; /* the main thread keeps storing while the process exits */
     }
+    if (!strcmp(mode, "quick_exit"))
+        quick_exit(0);
     return 0;
 }
 
@@ -63,8 +66,8 @@ int main(int argc, char **argv)
     if (argc == 4)
         return child(argv[2], argv[3]);
     const char *dir = data_dir(argc, argv);
-    static const char *const modes[] = {"return", "thread-exit"};
-    for (int i = 0; i < 2; i++) {
+    static const char *const modes[] = {"return", "thread-exit", "quick_exit"};
+    for (int i = 0; i < 3; i++) {
         char *path = make_file(dir, "exit_writeback.bin", SIZE);
         pid_t pid = fork();
         CHECK(pid >= 0, "fork");
@@ -80,6 +83,7 @@ int main(int argc, char **argv)
         unlink(path);
         free(path);
     }
-    printf("exit_writeback: stores reached the file at return from main and at exit() from a thread\n");
+    printf("exit_writeback: stores reached the file at return from main, at exit() from a "
+           "thread and at quick_exit()\n");
     return 0;
 }
