@@ -84,6 +84,23 @@ static bool managed_range(void *addr, size_t len, uintptr_t *lo, uintptr_t *hi)
     return len && *lo % UM_PAGE == 0 && *hi > *lo && !um_registry_empty(&um_rt.registry);
 }
 
+/* MADV_DONTFORK/MADV_DOFORK: the kernel's, remembered, so that a fork child leaves out (and
+ * never serves, nor hands to the kernel) what the kernel leaves out of it. */
+static bool set_dontfork(void *addr, uintptr_t lo, uintptr_t hi, bool dontfork, int *result)
+{
+    struct um_registry *r = &um_rt.registry;
+    um_registry_wrlock(r);
+    bool ours = um_registry_overlaps(r, lo, hi);
+    if (ours) {
+        *result = um_os_madvise(addr, hi - lo, dontfork ? MADV_DONTFORK : MADV_DOFORK);
+        if (*result == 0 && um_registry_set_dontfork(r, lo, hi, dontfork))
+            um_warn_once("madvise(): no memory to record MADV_DONTFORK of a managed range; a "
+                         "fork() child may keep it");
+    }
+    um_registry_unlock(r);
+    return ours;
+}
+
 /* MADV_WILLNEED: read the range in now, up to half the budget (more would evict itself). */
 static bool prefetch(void *addr, uintptr_t lo, uintptr_t hi, int *result)
 {
@@ -158,6 +175,8 @@ bool um_madvise(void *addr, size_t len, int advice, int *result)
         steer(lo, hi, advice); /* and on to the kernel, which validates the call */
     if (advice == MADV_REMOVE)
         return remove_range(lo, hi, result);
+    if (advice == MADV_DONTFORK || advice == MADV_DOFORK)
+        return set_dontfork(addr, lo, hi, advice == MADV_DONTFORK, result);
     if (advice == MADV_DONTNEED)
         write_back_range(lo, hi);
     return false;

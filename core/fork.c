@@ -135,9 +135,27 @@ static void go_alone(int member)
     um_runtime_reset_after_fork();
 }
 
+/* Ranges the program marked MADV_DONTFORK: the kernel left them out of the child. */
+static void drop_dontfork(void)
+{
+    struct um_registry *r = &um_rt.registry;
+    for (size_t i = 0; i < r->count;) {
+        const struct um_entry *e = &r->entries[i];
+        if (!e->dontfork) {
+            i++;
+            continue;
+        }
+        uintptr_t lo = e->start, hi = e->end;
+        if (um_domains_refresh(lo, hi, lo, hi) ||
+            um_registry_cut(r, lo, hi, NULL, um_mapping_release, NULL))
+            i++; /* no memory: kept, and registering it fails (the child goes alone) */
+    }
+}
+
 void um_fork_child(void)
 {
     um_registry_init_lock(&um_rt.registry);
+    drop_dontfork();
     /* The child's summary counts only its own work. */
     memset(&um_stats, 0, sizeof um_stats);
     um_runtime_child_locks();

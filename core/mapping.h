@@ -28,6 +28,9 @@ struct um_mapping {
 /* A mapping of domain d; NULL (errno set) on failure. */
 struct um_mapping *um_mapping_new(struct um_domain *d, int prot, int flags);
 void um_mapping_free(struct um_mapping *m);
+/* A registry cut's orphan callback (registry.h): this process's use of the view ends with the
+ * mapping (unmap.c). */
+void um_mapping_release(struct um_mapping *m, void *arg);
 
 /* Whether stores through e's mapping reach the file and must be tracked. */
 static inline bool um_mapping_writes_file(const struct um_mapping *m)

@@ -101,7 +101,7 @@ int um_registry_insert(struct um_registry *r, uintptr_t start, uintptr_t end, ui
         return -1;
     size_t i = first_ending_after(r, start);
     memmove(&r->entries[i + 1], &r->entries[i], (r->count - i) * sizeof r->entries[0]);
-    r->entries[i] = (struct um_entry){start, end, off, prot, m};
+    r->entries[i] = (struct um_entry){start, end, off, prot, false, m};
     r->count++;
     m->entries++;
     publish(r);
@@ -133,9 +133,10 @@ int um_registry_cut(struct um_registry *r, uintptr_t lo, uintptr_t hi, um_cut_fn
         struct um_entry e = r->entries[i];
         size_t before = nkeep;
         if (e.start < lo)
-            keep[nkeep++] = (struct um_entry){e.start, lo, e.off, e.prot, e.map};
+            keep[nkeep++] = (struct um_entry){e.start, lo, e.off, e.prot, e.dontfork, e.map};
         if (e.end > hi)
-            keep[nkeep++] = (struct um_entry){hi, e.end, um_entry_off(&e, hi), e.prot, e.map};
+            keep[nkeep++] =
+                (struct um_entry){hi, e.end, um_entry_off(&e, hi), e.prot, e.dontfork, e.map};
         e.map->entries += (unsigned)(nkeep - before);
         if (--e.map->entries == 0 && on_orphan)
             on_orphan(e.map, ctx); /* nothing below touches e.map again */
@@ -167,18 +168,24 @@ static void split_at(struct um_registry *r, uintptr_t addr)
 static bool continues(const struct um_entry *a, const struct um_entry *b)
 {
     return a->end == b->start && um_entry_off(a, a->end) == b->off && a->map == b->map &&
-           a->prot == b->prot;
+           a->prot == b->prot && a->dontfork == b->dontfork;
 }
 
-int um_registry_set_prot(struct um_registry *r, uintptr_t lo, uintptr_t hi, int prot)
+/* Set what the program changed of [lo, hi): prot, unless -1; dontfork, unless -1. */
+static int set_attributes(struct um_registry *r, uintptr_t lo, uintptr_t hi, int prot,
+                          int dontfork)
 {
     if (reserve(r, r->count + 2))
         return -1;
     split_at(r, lo);
     split_at(r, hi);
     size_t first = first_ending_after(r, lo), last = first;
-    for (; last < r->count && r->entries[last].start < hi; last++)
-        r->entries[last].prot = prot;
+    for (; last < r->count && r->entries[last].start < hi; last++) {
+        if (prot != -1)
+            r->entries[last].prot = prot;
+        if (dontfork != -1)
+            r->entries[last].dontfork = dontfork;
+    }
     /* Pieces that match again are one entry again, as the kernel merges its areas: a later
      * mremap() of the whole must find one. */
     size_t i = first ? first - 1 : 0;
@@ -196,4 +203,14 @@ int um_registry_set_prot(struct um_registry *r, uintptr_t lo, uintptr_t hi, int 
     }
     publish(r);
     return 0;
+}
+
+int um_registry_set_prot(struct um_registry *r, uintptr_t lo, uintptr_t hi, int prot)
+{
+    return set_attributes(r, lo, hi, prot, -1);
+}
+
+int um_registry_set_dontfork(struct um_registry *r, uintptr_t lo, uintptr_t hi, bool dontfork)
+{
+    return set_attributes(r, lo, hi, -1, dontfork);
 }

@@ -19,6 +19,7 @@ struct um_entry {
     uintptr_t start, end;
     uint64_t off; /* file offset of start: pieces of one mapping moved by mremap() differ */
     int prot;     /* the range's protection now: mprotect() changes it piece by piece */
+    bool dontfork; /* madvise(MADV_DONTFORK): fork() children do not get it */
     struct um_mapping *map;
 };
 
@@ -64,9 +65,11 @@ void um_registry_for_each(const struct um_registry *r, uintptr_t lo, uintptr_t h
 /* With the write lock held. Returns 0, or -1 with errno = ENOMEM. */
 int um_registry_insert(struct um_registry *r, uintptr_t start, uintptr_t end, uint64_t off,
                        int prot, struct um_mapping *m);
-/* With the write lock held: the protection of [lo, hi) is now prot (entries split at lo and
- * hi). -1 with errno = ENOMEM (nothing changed). */
+/* With the write lock held: the protection of [lo, hi) is now prot, or whether fork children
+ * get it is now !dontfork (entries split at lo and hi, and merged again where they match).
+ * -1 with errno = ENOMEM (nothing changed). */
 int um_registry_set_prot(struct um_registry *r, uintptr_t lo, uintptr_t hi, int prot);
+int um_registry_set_dontfork(struct um_registry *r, uintptr_t lo, uintptr_t hi, bool dontfork);
 /* Make room for the one entry a cut may add. Call before an irreversible step whose outcome
  * the cut records, so that the cut cannot fail after it. -1 with errno = ENOMEM. */
 int um_registry_reserve_cut(struct um_registry *r);

@@ -20,7 +20,7 @@ static void ignore_piece(const struct um_entry *e, uintptr_t lo, uintptr_t hi, v
     (void)arg;
 }
 
-static void release_mapping(struct um_mapping *m, void *arg)
+void um_mapping_release(struct um_mapping *m, void *arg)
 {
     (void)arg;
     um_view_unuse(um_here(m->dom));
@@ -49,7 +49,7 @@ int um_cut_locked(uintptr_t lo, uintptr_t hi, bool unmap)
         errno = err;
         return -1;
     }
-    um_registry_cut(r, lo, hi, ignore_piece, release_mapping, NULL);
+    um_registry_cut(r, lo, hi, ignore_piece, um_mapping_release, NULL);
     um_domains_collect();
     /* Stores that waited on pages of the range retry now: after an unmap they fault as the
      * kernel would have them fault. */

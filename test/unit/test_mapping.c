@@ -64,7 +64,9 @@ static void blocks_follow_file_offsets(void **state)
     struct um_mapping *m = um_mapping_new(fake_domain(16 * P), PROT_READ, MAP_PRIVATE);
     assert_non_null(m);
     uintptr_t base = 0x100000000UL;
-    struct um_entry e = {base, base + 40 * P, 3 * P, PROT_READ, m}; /* file pages 3..42: blocks 0, 1, 2 */
+    /* File pages 3..42: blocks 0, 1, 2. */
+    struct um_entry e = {.start = base, .end = base + 40 * P, .off = 3 * P, .prot = PROT_READ,
+                         .map = m};
     assert_int_equal(um_entry_off(&e, base + 5 * P), 8 * P);
     assert_int_equal(um_entry_block(&e, base), 0);
     assert_int_equal(um_entry_block(&e, base + 12 * P), 0);
@@ -91,7 +93,8 @@ static void unaligned_piece(void **state)
     struct um_mapping *m = um_mapping_new(fake_domain(16 * P), PROT_READ, MAP_SHARED);
     uintptr_t base = 0x7f0000001000UL; /* not 64 KiB aligned */
     /* File bytes [37 P, 67 P): the tail of block 2, block 3, the head of block 4. */
-    struct um_entry e = {base, base + 30 * P, 37 * P, PROT_READ, m};
+    struct um_entry e = {.start = base, .end = base + 30 * P, .off = 37 * P, .prot = PROT_READ,
+                         .map = m};
     assert_int_equal(um_entry_block(&e, base), 2);
     assert_int_equal(um_entry_block(&e, base + 11 * P - 1), 2);
     assert_int_equal(um_entry_block(&e, base + 11 * P), 3);
@@ -117,7 +120,8 @@ static void unaligned_piece(void **state)
     um_entry_block_range(&e, 1000, &lo, &hi);
     assert_true(lo >= hi);
     /* An entry ending exactly on a block boundary does not map the next block. */
-    struct um_entry f = {base, base + 11 * P, 37 * P, PROT_READ, m};
+    struct um_entry f = {.start = base, .end = base + 11 * P, .off = 37 * P, .prot = PROT_READ,
+                         .map = m};
     um_entry_block_range(&f, 3, &lo, &hi);
     assert_true(lo >= hi);
     um_mapping_free(m);
@@ -188,7 +192,8 @@ static void to_kernel_keeps_private_copies(void **state)
     assert_true(a != MAP_FAILED);
     assert_int_equal(a[0], 'X');   /* read: the memfd's page */
     a[P + 7] = 0x5a;               /* stored: a private copy */
-    struct um_entry e = {(uintptr_t)a, (uintptr_t)a + 4 * P, 0, PROT_READ | PROT_WRITE, m};
+    struct um_entry e = {.start = (uintptr_t)a, .end = (uintptr_t)a + 4 * P, .off = 0,
+                         .prot = PROT_READ | PROT_WRITE, .map = m};
     assert_int_equal(um_entry_to_kernel(&e, (uintptr_t)a, (uintptr_t)a), 0); /* empty: nothing */
     um_entry_to_kernel_keeping_private(&e, e.start, e.end);
     assert_int_equal(a[P + 7], 0x5a); /* the private copy stayed */
