@@ -177,7 +177,10 @@ bool um_madvise(void *addr, size_t len, int advice, int *result)
         return remove_range(lo, hi, result);
     if (advice == MADV_DONTFORK || advice == MADV_DOFORK)
         return set_dontfork(addr, lo, hi, advice == MADV_DONTFORK, result);
-    if (advice == MADV_DONTNEED)
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24 /* Linux 5.18 */
+#endif
+    if (advice == MADV_DONTNEED || advice == MADV_DONTNEED_LOCKED)
         write_back_range(lo, hi);
     return false;
 }

@@ -35,8 +35,11 @@ static int adopt(struct um_mapping *m, uint64_t off, int prot, uintptr_t p, size
         um_cut_locked(p, p + len, false);
         return -1;
     }
-    if (m->wp && m->shared)
-        um_uffd_writeprotect(um_rt.uffd, p, len, true);
+    /* Unchecked, a store to a page the move carried along could go unseen. */
+    if (m->wp && m->shared && um_uffd_writeprotect(um_rt.uffd, p, len, true)) {
+        um_cut_locked(p, p + len, false);
+        return -1;
+    }
     return um_domains_refresh(p, p + len, 0, 0);
 }
 

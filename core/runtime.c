@@ -34,6 +34,13 @@ void um_runtime_configure(char *const *env)
         um_warn("cannot set up the registry; paging stays off");
         return;
     }
+    /* Now, before the program's own: fork() runs prepare handlers in reverse order of
+     * registration and the others in order, so the program's handlers run with the cache
+     * working (ours takes the registry lock last and gives it up first). */
+    if (um_fork_install()) {
+        um_warn("cannot install fork handlers; paging stays off");
+        return;
+    }
     atomic_store(&um_rt.state, UM_IDLE);
 }
 
@@ -128,10 +135,6 @@ static bool start_paging(void)
             if (fresh)
                 um_cache_set_share(um_rt.cache, r->slot, um_config_evict(cfg, r), r->share);
         }
-    }
-    if (um_fork_install()) {
-        um_warn("cannot install fork handlers; files are mapped by the kernel instead");
-        return false;
     }
     if (um_threads_start()) {
         um_warn("cannot start handler threads; files are mapped by the kernel instead");
