@@ -46,3 +46,20 @@ void um_file_sync(const struct stat *st, uint64_t off, uint64_t len, bool invali
         um_domain_follow_file(v->dom, true);
     um_registry_unlock(&um_rt.registry);
 }
+
+void um_file_truncating(const struct stat *st, uint64_t size)
+{
+    um_registry_rdlock(&um_rt.registry);
+    struct um_view *v = um_domains_find(st->st_dev, st->st_ino);
+    if (v) {
+        struct um_domain *d = v->dom;
+        /* The block holding the new end keeps its stores below it; those past it are dropped
+         * unwritten, as the kernel drops the truncated pages of its page cache. */
+        uint64_t keep = um_domain_block_off(d, um_domain_block(d, size));
+        if (keep < size)
+            um_domain_flush(d, keep, keep + 1, UM_FLUSH_RELEASE);
+        uint64_t from = keep < size ? keep + d->pagesize : keep;
+        um_domain_flush(d, from, UINT64_MAX, UM_FLUSH_DISCARD);
+    }
+    um_registry_unlock(&um_rt.registry);
+}

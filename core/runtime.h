@@ -90,6 +90,9 @@ struct stat;
  * if another process's managed mappings conflict: the mapping goes to the kernel. */
 bool um_claim_presence(int fd, int prot, int flags, const char *path);
 
+/* The file fstat() described is about to be truncated to `size` bytes (O_TRUNC, truncate(),
+ * a shrinking ftruncate()): stores past it are dropped, not written back (coherence.c). */
+void um_file_truncating(const struct stat *st, uint64_t size);
 /* Whether the file fstat() described is mapped by the shim (coherence.c). */
 bool um_file_managed(const struct stat *st);
 /* Before a read (invalidate false) or around a write or size change (invalidate true) of

@@ -152,7 +152,11 @@ int um_domain_flush(struct um_domain *d, uint64_t lo, uint64_t hi, enum um_flush
         uint32_t f = claim_block(d, k);
         if (f == UM_NO_FRAME)
             continue;
-        int e = write_back(um_rt.cache, f, true);
+        int e = 0;
+        if (mode == UM_FLUSH_DISCARD)
+            atomic_store(&um_rt.cache->frames[f].dirty, 0); /* the kernel drops them too */
+        else
+            e = write_back(um_rt.cache, f, true);
         settle(d, f, e, mode);
         if (e && !err)
             err = e;

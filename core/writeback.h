@@ -19,6 +19,7 @@ enum um_flush_mode {
     UM_FLUSH_RELEASE,    /* back to RESIDENT once written (msync, a read of the file) */
     UM_FLUSH_INVALIDATE, /* drop those left clean, so later reads see the file (a write) */
     UM_FLUSH_DROP,       /* drop them all, saying so of stores that could not be written */
+    UM_FLUSH_DISCARD,    /* drop them all unwritten: the file is truncated there */
 };
 
 /* Claim each resident block of d holding file bytes [lo, hi) in turn (waiting out fills and

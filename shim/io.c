@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -224,3 +225,82 @@ EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
 }
 
 EXPORT int fallocate64(int fd, int mode, off_t off, off_t len) __attribute__((alias("fallocate")));
+
+/* Truncation by name: open() with O_TRUNC, creat(), truncate(). The kernel drops the truncated
+ * pages of its page cache, stores and all: so does the cache, before the call (else a later
+ * write-back would put them into the new file); after it, the mappings follow the new size. */
+static bool truncating(int dirfd, const char *path, uint64_t size, struct stat *st)
+{
+    if (um_shim_depth || !um_runtime_active() || um_registry_empty(&um_rt.registry))
+        return false;
+    int saved = errno;
+    um_shim_depth++;
+    bool managed = fstatat(dirfd, path, st, 0) == 0 && um_file_managed(st);
+    if (managed && (uint64_t)st->st_size > size)
+        um_file_truncating(st, size);
+    um_shim_depth--;
+    errno = saved;
+    return managed;
+}
+
+static void truncated(const struct stat *st, uint64_t size)
+{
+    sync_range(st, (off_t)size, UINT64_MAX - size, true);
+}
+
+static int open_file(int dirfd, const char *path, int flags, mode_t mode)
+{
+    struct stat st;
+    if (!(flags & O_TRUNC) || !truncating(dirfd, path, 0, &st))
+        return um_next_openat(dirfd, path, flags, mode);
+    int fd = um_next_openat(dirfd, path, flags, mode);
+    if (fd >= 0)
+        truncated(&st, 0);
+    return fd;
+}
+
+/* open()'s mode argument is there only with O_CREAT or O_TMPFILE. */
+#define MODE_ARG(flags, last)                                                   \
+    mode_t mode = 0;                                                            \
+    if ((flags) & O_CREAT || ((flags) & O_TMPFILE) == O_TMPFILE) {              \
+        va_list ap;                                                             \
+        va_start(ap, last);                                                     \
+        mode = (mode_t)va_arg(ap, int);                                         \
+        va_end(ap);                                                             \
+    }
+
+EXPORT int open(const char *path, int flags, ...)
+{
+    MODE_ARG(flags, flags);
+    return open_file(AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int open64(const char *path, int flags, ...) __attribute__((alias("open")));
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+    MODE_ARG(flags, flags);
+    return open_file(dirfd, path, flags, mode);
+}
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
+
+EXPORT int creat(const char *path, mode_t mode)
+{
+    return open_file(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+}
+
+EXPORT int creat64(const char *path, mode_t mode) __attribute__((alias("creat")));
+
+EXPORT int truncate(const char *path, off_t len)
+{
+    struct stat st;
+    if (len < 0 || !truncating(AT_FDCWD, path, (uint64_t)len, &st))
+        return um_next_truncate(path, len);
+    int rc = um_next_truncate(path, len);
+    if (rc == 0)
+        truncated(&st, (uint64_t)len < (uint64_t)st.st_size ? (uint64_t)len : (uint64_t)st.st_size);
+    return rc;
+}
+
+EXPORT int truncate64(const char *path, off_t len) __attribute__((alias("truncate")));

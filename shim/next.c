@@ -64,6 +64,9 @@ NEXT(int, fallocate, (int fd, int mode, off_t off, off_t len), (fd, mode, off, l
         return -1;                                               \
     }
 
+NEXT(int, openat, (int dirfd, const char *path, int flags, mode_t mode), (dirfd, path, flags, mode),
+     (SYS_openat, dirfd, path, flags, mode))
+NEXT(int, truncate, (const char *path, off_t len), (path, len), (SYS_truncate, path, len))
 NEXT(pid_t, _Fork, (void), (), (SYS_fork))
 NEXT(int, execve, (const char *path, char *const argv[], char *const envp[]), (path, argv, envp),
      (SYS_execve, path, argv, envp))
@@ -100,6 +103,8 @@ void um_next_resolve(void)
     RESOLVE(close_range);
     RESOLVE(ftruncate);
     RESOLVE(fallocate);
+    RESOLVE(openat);
+    RESOLVE(truncate);
     RESOLVE(_Fork);
     RESOLVE(clone);
     RESOLVE(execve);

@@ -28,6 +28,9 @@ int um_next_close(int fd);
 int um_next_close_range(unsigned first, unsigned last, int flags);
 int um_next_fallocate(int fd, int mode, off_t off, off_t len);
 
+int um_next_openat(int dirfd, const char *path, int flags, mode_t mode);
+int um_next_truncate(const char *path, off_t len);
+
 pid_t um_next__Fork(void);
 int um_next_clone(int (*fn)(void *), void *stack, int flags, void *arg, pid_t *parent_tid,
                   void *tls, pid_t *child_tid);
