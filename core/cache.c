@@ -251,7 +251,7 @@ static uint32_t take_free_frame(struct um_cache *c)
             atomic_store(&c->frames[f].dom, NULL);
             atomic_store(&c->frames[f].state, UM_FRAME_FILLING);
         }
-        pthread_mutex_unlock(&s->lock);
+        um_shm_unlock(&s->lock);
         if (f != UM_NO_FRAME)
             return f;
     }
@@ -285,7 +285,7 @@ static void free_frame(struct um_cache *c, uint32_t f, size_t charged)
     atomic_store(&c->frames[f].state, UM_FRAME_FREE);
     c->frames[f].next_free = s->free_head;
     s->free_head = f;
-    pthread_mutex_unlock(&s->lock);
+    um_shm_unlock(&s->lock);
     uncharge(c, slot, charged);
     wake_waiters(c, f);
 }
@@ -308,7 +308,7 @@ void um_cache_commit(struct um_cache *c, uint32_t f, struct um_domain *d, size_t
     lock_shard(c, s);
     atomic_store(&fr->state, UM_FRAME_RESIDENT);
     policy_insert(c, s, f);
-    pthread_mutex_unlock(&s->lock);
+    um_shm_unlock(&s->lock);
     wake_waiters(c, f);
 }
 
@@ -327,7 +327,7 @@ bool um_cache_claim(struct um_cache *c, uint32_t f)
         atomic_store(&c->frames[f].state, UM_FRAME_BUSY);
         policy_remove(c, s, f);
     }
-    pthread_mutex_unlock(&s->lock);
+    um_shm_unlock(&s->lock);
     return claimed;
 }
 
@@ -384,6 +384,10 @@ static void take_over_locked(struct um_cache *c, struct um_shard *s, uint32_t f,
 
 void um_cache_forget_member(struct um_cache *c, unsigned member)
 {
+    for (unsigned i = 0; i < c->nshards; i++) {
+        lock_shard(c, &c->shards[i]); /* rebuilt if the member died holding it */
+        um_shm_unlock(&c->shards[i].lock);
+    }
     for (uint32_t f = 0; f < c->nframes; f++) {
         struct um_frame *fr = &c->frames[f];
         atomic_fetch_and(&fr->writers, ~(1ULL << member));
@@ -397,7 +401,7 @@ void um_cache_forget_member(struct um_cache *c, unsigned member)
         if (atomic_load(&fr->owner) == member &&
             (state == UM_FRAME_FILLING || state == UM_FRAME_BUSY))
             take_over_locked(c, s, f, state);
-        pthread_mutex_unlock(&s->lock);
+        um_shm_unlock(&s->lock);
         wake_waiters(c, f);
     }
 }
@@ -416,7 +420,7 @@ void um_cache_wait(struct um_cache *c, uint32_t f, uint32_t state)
     lock_shard(c, s);
     if (atomic_load(&fr->state) == state && !um_member_alive(atomic_load(&fr->owner)))
         take_over_locked(c, s, f, state);
-    pthread_mutex_unlock(&s->lock);
+    um_shm_unlock(&s->lock);
     wake_waiters(c, f);
 }
 
@@ -439,7 +443,7 @@ static unsigned claim_victims(struct um_cache *c, unsigned slot, size_t want, ui
             mark_owned(&c->frames[f]);
             atomic_store(&c->frames[f].state, UM_FRAME_BUSY);
         }
-        pthread_mutex_unlock(&s->lock);
+        um_shm_unlock(&s->lock);
         if (f == UM_NO_FRAME) {
             empty++; /* a whole turn without one: nothing left to take */
             continue;
@@ -633,7 +637,7 @@ void um_cache_release(struct um_cache *c, uint32_t f)
     lock_shard(c, s);
     atomic_store(&c->frames[f].state, UM_FRAME_RESIDENT);
     policy_insert(c, s, f);
-    pthread_mutex_unlock(&s->lock);
+    um_shm_unlock(&s->lock);
     wake_waiters(c, f);
 }
 
@@ -652,7 +656,7 @@ void um_cache_touch(struct um_cache *c, uint32_t f)
     lock_shard(c, s);
     if (atomic_load(&c->frames[f].state) == UM_FRAME_RESIDENT)
         um_cache_touch_locked(c, f);
-    pthread_mutex_unlock(&s->lock);
+    um_shm_unlock(&s->lock);
 }
 
 void um_cache_lock_frame(struct um_cache *c, uint32_t f)
@@ -662,7 +666,7 @@ void um_cache_lock_frame(struct um_cache *c, uint32_t f)
 
 void um_cache_unlock_frame(struct um_cache *c, uint32_t f)
 {
-    pthread_mutex_unlock(&shard_of(c, f)->lock);
+    um_shm_unlock(&shard_of(c, f)->lock);
 }
 
 /* Whether a member in `writers` is gone. */

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "../policies/policy.h"
+#include "shm.h"
 
 struct um_domain;
 
@@ -79,7 +80,7 @@ struct um_cache;
 typedef int (*um_writeback_fn)(struct um_cache *c, uint32_t f);
 
 struct um_shard {
-    pthread_mutex_t lock;
+    struct um_shm_mutex lock;
     uint32_t free_head;   /* returned frames */
     uint32_t next_unused; /* frames of this shard never used yet: shard + k * nshards */
     /* One state per policy slot in use, set up at first use; resident frames under each.

@@ -38,6 +38,7 @@ static struct um_view *view_new(struct um_domain *d, int memfd, int fd, bool wri
     v->memfd = memfd;
     v->fd = fd;
     v->direct_fd = -1;
+    atomic_init(&v->wb_fd, -1);
     v->writable = writable;
     pthread_mutex_init(&v->stream_lock, NULL);
     pthread_mutex_init(&v->ranges_lock, NULL);
@@ -125,7 +126,7 @@ int um_domain_resize(struct um_domain *d, uint64_t file_size)
         if (rc == 0)
             atomic_store(&d->memfd_size, size);
     }
-    pthread_mutex_unlock(&d->size_lock);
+    um_shm_unlock(&d->size_lock);
     return rc;
 }
 
@@ -163,6 +164,8 @@ void um_view_close(struct um_view *v)
         um_fd_close(v->fd);
     if (v->direct_fd >= 0)
         um_fd_close(v->direct_fd);
+    if (atomic_load(&v->wb_fd) >= 0)
+        um_fd_close(atomic_load(&v->wb_fd));
 }
 
 void um_view_free(struct um_view *v)

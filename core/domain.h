@@ -28,6 +28,7 @@
 #include <sys/uio.h>
 
 #include "io.h"
+#include "shm.h"
 #include "stats.h"
 
 /* File offsets a domain can serve (its slot table is reserved for this many bytes). */
@@ -55,6 +56,7 @@ struct um_view {
     int direct_fd;          /* the file opened O_DIRECT for cold fills; -1: none */
     bool direct_always;     /* UFFDMAP_IO=direct */
     bool writable;          /* fd is open for writing: write-back possible from here */
+    _Atomic int wb_fd;      /* else the file opened for writing on demand, or -1 (writeback.c) */
     unsigned users;         /* this process's mappings of the domain (registry write lock) */
     bool lingering;         /* none left, kept for other members (domains.c) */
     struct um_file_stats *stats;
@@ -73,7 +75,7 @@ struct um_domain {
      * (BUS_ADRERR) in the kernel itself, exactly as past the end of the file. Follows the size
      * changes made through member processes (coherence.c), under size_lock. */
     _Atomic uint64_t memfd_size;
-    pthread_mutex_t size_lock;
+    struct um_shm_mutex size_lock;
     size_t pagesize;
     unsigned shift;         /* log2(pagesize) */
     unsigned chunk_shift;   /* log2 of the dirty-tracking unit: max(4 KiB, pagesize / 64) */

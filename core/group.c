@@ -142,7 +142,7 @@ void um_group_lock(struct um_group *g)
     um_shm_lock(&g->lock); /* list links change with single stores: nothing to repair */
 }
 
-void um_group_unlock(struct um_group *g) { pthread_mutex_unlock(&g->lock); }
+void um_group_unlock(struct um_group *g) { um_shm_unlock(&g->lock); }
 
 struct um_domain *um_group_find(struct um_group *g, dev_t dev, ino_t ino)
 {

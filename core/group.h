@@ -22,12 +22,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "shm.h"
+
 struct um_cache;
 struct um_domain;
 
 /* The group's shared state: the region's root. */
 struct um_group {
-    pthread_mutex_t lock;      /* the domain list; robust */
+    struct um_shm_mutex lock;  /* the domain list */
     struct um_domain *domains; /* linked through um_domain.next */
     uint64_t next_id;          /* names the domains' page files */
     uint64_t generation;       /* distinguishes this region's page files from older ones' */

@@ -25,7 +25,7 @@ struct um_member {
      * in any of these ways is seen at once (its pid may live on, or be a zombie). */
     pthread_mutex_t alive;
     _Atomic uint32_t holding; /* the agent holds `alive` (a futex word the joiner waits on) */
-    pthread_mutex_t lock;     /* one request at a time */
+    struct um_shm_mutex lock; /* one request at a time */
     _Atomic uint32_t req, ack; /* request numbers: posted, answered */
     /* The request: read by the agent after it sees `req` move, and again after it answered,
      * so that a request overwritten meanwhile (its poster gave up waiting) is answered too. */
@@ -35,6 +35,18 @@ struct um_member {
 
 static struct um_member *table;
 
+/* `alive` is a robust process-shared pthread mutex: the kernel itself releases it when its
+ * holder (the agent thread, which takes no other lock of the program's) exits. */
+static void init_alive(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(m, &attr);
+    pthread_mutexattr_destroy(&attr);
+}
+
 int um_members_init(void)
 {
     table = um_shm_alloc(UM_MAX_MEMBERS * sizeof *table);
@@ -42,7 +54,7 @@ int um_members_init(void)
         return -1;
     for (unsigned i = 0; i < UM_MAX_MEMBERS; i++) {
         um_shm_mutex_init(&table[i].lock);
-        um_shm_mutex_init(&table[i].alive);
+        init_alive(&table[i].alive);
     }
     atomic_store(&table[0].pid, getpid());
     um_domain_set_me(0);
@@ -92,12 +104,21 @@ void *um_members_table(void) { return table; }
  * taken here, then shard locks. */
 static void reclaim(unsigned i, struct um_group *g)
 {
+    /* Locks it held are taken over by whoever locks them next, while its number still reads
+     * as gone: each is locked once here, before the number serves again. */
     um_group_lock(g);
     for (struct um_domain *d = g->domains; d; d = d->next) {
         atomic_fetch_and(&d->members, ~(1ULL << i));
         d->views[i] = NULL;
+        um_shm_lock(&d->size_lock);
+        um_shm_unlock(&d->size_lock);
     }
     um_group_unlock(g);
+    for (unsigned j = 0; j < UM_MAX_MEMBERS; j++) {
+        um_shm_lock(&table[j].lock);
+        um_shm_unlock(&table[j].lock);
+    }
+    um_shm_settle();
     if (g->cache)
         um_cache_forget_member(g->cache, i);
 }
@@ -105,13 +126,15 @@ static void reclaim(unsigned i, struct um_group *g)
 int um_members_join(void *shared_table, struct um_group *g)
 {
     table = shared_table;
+    /* Joiners are one at a time (group.c); fork() takes only numbers never used. */
     for (unsigned i = 0; i < UM_MAX_MEMBERS; i++) {
         int pid = atomic_load(&table[i].pid);
-        bool gone = pid != RESERVED && !alive_in(table, i);
-        if (!gone || !atomic_compare_exchange_strong(&table[i].pid, &pid, RESERVED))
+        if (pid == RESERVED || alive_in(table, i))
             continue;
         if (pid != 0)
             reclaim(i, g);
+        if (!atomic_compare_exchange_strong(&table[i].pid, &pid, RESERVED))
+            continue;
         atomic_store(&table[i].holding, 0);
         um_members_adopt(i);
         return (int)i;
@@ -177,7 +200,7 @@ static int ask(unsigned i, struct um_domain *d, uint64_t off, uint64_t len, uint
         }
         um_futex_wait(&m->ack, ack);
     }
-    pthread_mutex_unlock(&m->lock);
+    um_shm_unlock(&m->lock);
     return rc;
 }
 
@@ -225,7 +248,8 @@ void *um_members_agent(void *arg)
     struct um_member *me = &table[um_domain_me()];
     /* Held for good. An earlier holder of this number (a group member that died, whose
      * number was reclaimed) left it owner-dead: it is ours all the same. */
-    (void)um_shm_lock(&me->alive);
+    if (pthread_mutex_lock(&me->alive) == EOWNERDEAD)
+        pthread_mutex_consistent(&me->alive);
     atomic_store(&me->holding, 1);
     um_futex_wake(&me->holding);
     for (;;) {

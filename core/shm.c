@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
+#include "domain.h"
+#include "members.h"
 #include "os.h"
 
 /* Lazily backed: only what is used costs memory. Domains reserve their slot tables here
@@ -24,7 +26,7 @@ struct arena {
     uint64_t magic;
     uint64_t base, len;
     void *root; /* the region's owner's entry point (group.c) */
-    pthread_mutex_t lock;
+    struct um_shm_mutex lock;
     size_t next; /* offset of the first byte never handed out */
     struct {
         size_t len;
@@ -125,7 +127,7 @@ void *um_shm_alloc(size_t len)
         p = (char *)arena + arena->next;
         arena->next += len;
     }
-    pthread_mutex_unlock(&arena->lock);
+    um_shm_unlock(&arena->lock);
     return p;
 }
 
@@ -151,23 +153,44 @@ void um_shm_free(void *p, size_t len)
             break;
         }
     }
-    pthread_mutex_unlock(&arena->lock);
+    um_shm_unlock(&arena->lock);
 }
 
-void um_shm_mutex_init(pthread_mutex_t *m)
+#define WAITERS 0x80000000u
+#define DEAD_OWNER_CHECK_MS 50
+
+void um_shm_mutex_init(struct um_shm_mutex *m) { atomic_store(&m->word, 0); }
+
+bool um_shm_lock(struct um_shm_mutex *m)
 {
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    pthread_mutex_init(m, &attr);
-    pthread_mutexattr_destroy(&attr);
+    uint32_t me = um_domain_me() + 1;
+    for (;;) {
+        uint32_t w = 0;
+        if (atomic_compare_exchange_strong(&m->word, &w, me))
+            return false;
+        if (!(w & WAITERS) && !atomic_compare_exchange_strong(&m->word, &w, w | WAITERS))
+            continue; /* changed meanwhile: look again */
+        um_futex_wait_ms(&m->word, w | WAITERS, DEAD_OWNER_CHECK_MS);
+        /* Woken, or a while passed: a holder that is gone never unlocks. Taken over with the
+         * waiters bit kept, so that unlocking wakes the others. */
+        w = atomic_load(&m->word);
+        uint32_t owner = w & ~WAITERS;
+        if (owner && owner != me && !um_member_alive(owner - 1) &&
+            atomic_compare_exchange_strong(&m->word, &w, me | WAITERS))
+            return true;
+    }
 }
 
-bool um_shm_lock(pthread_mutex_t *m)
+void um_shm_unlock(struct um_shm_mutex *m)
 {
-    if (pthread_mutex_lock(m) != EOWNERDEAD)
-        return false;
-    pthread_mutex_consistent(m);
-    return true;
+    if (atomic_exchange(&m->word, 0) & WAITERS)
+        um_futex_wake(&m->word);
+}
+
+void um_shm_settle(void)
+{
+    if (!arena)
+        return;
+    um_shm_lock(&arena->lock);
+    um_shm_unlock(&arena->lock);
 }

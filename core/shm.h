@@ -10,6 +10,7 @@
 #define UM_SHM_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,11 +30,22 @@ void um_shm_set_root(void *root);
 void *um_shm_alloc(size_t len);
 /* Give back an allocation of len bytes (its pages are released at once). */
 void um_shm_free(void *p, size_t len);
-/* A mutex that works across processes, robust: when its holder died, the next locker gets
- * it with the holder's work half done. */
-void um_shm_mutex_init(pthread_mutex_t *m);
-/* Lock m: true if its previous holder died holding it (the caller repairs what it guards;
- * the mutex is consistent again). */
-bool um_shm_lock(pthread_mutex_t *m);
+/* A lock that works across processes and survives its holder's death: when the member process
+ * holding it is gone (members.h), the next locker takes it with the holder's work half done.
+ *
+ * Not a robust pthread mutex: locking one makes glibc link it into the calling thread's robust
+ * list, which writes to the mutex locked before it -- and a program's robust mutex may live in
+ * a managed mapping (LMDB's lock file). A program thread holding one and calling into the core
+ * would fault on its own write-protected page while holding a cache lock the fault's filler
+ * needs: a deadlock (seen). This lock touches nothing but its own word. */
+struct um_shm_mutex {
+    _Atomic uint32_t word; /* 0: free; else the holder's member number + 1, | waiters bit */
+};
+void um_shm_mutex_init(struct um_shm_mutex *m);
+/* Lock m: true if its previous holder died holding it (the caller repairs what it guards). */
+bool um_shm_lock(struct um_shm_mutex *m);
+void um_shm_unlock(struct um_shm_mutex *m);
+/* Lock and unlock the region's own lock (taking it over from a holder that is gone). */
+void um_shm_settle(void);
 
 #endif

@@ -1,12 +1,16 @@
 #include "writeback.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cache.h"
 #include "domain.h"
+#include "fds.h"
 #include "io.h"
 #include "log.h"
 #include "members.h"
@@ -16,6 +20,30 @@
 
 /* Write file bytes [off, off + len) from d's memfd to its file, never past the file's current
  * end: like the kernel's write-back, stores beyond EOF are not written and do not extend it. */
+/* A descriptor of v's file open for writing: v's own, or one opened now. A member that mapped
+ * the file read-only may still be the one left to write back what another member, now gone,
+ * stored (as any process can that may write the file). -1 if the file cannot be written. */
+static int writable_fd(struct um_view *v)
+{
+    if (v->writable)
+        return v->fd;
+    int fd = atomic_load(&v->wb_fd);
+    if (fd >= 0)
+        return fd;
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", v->fd);
+    int own = (int)syscall(SYS_openat, AT_FDCWD, link, O_WRONLY | O_CLOEXEC);
+    if (own < 0)
+        return -1;
+    own = um_fd_adopt(own);
+    int none = -1;
+    if (!atomic_compare_exchange_strong(&v->wb_fd, &none, own)) {
+        um_fd_close(own); /* another thread opened one first */
+        return none;
+    }
+    return own;
+}
+
 static int write_range(struct um_domain *d, uint64_t off, size_t len)
 {
     struct um_view *v = um_here(d);
@@ -26,7 +54,10 @@ static int write_range(struct um_domain *d, uint64_t off, size_t len)
         return 0;
     if (off + len > (uint64_t)st.st_size)
         len = (size_t)((uint64_t)st.st_size - off);
-    int err = um_io_copy(v->memfd, v->fd, off, len);
+    int fd = writable_fd(v);
+    if (fd < 0)
+        return errno ? errno : EACCES;
+    int err = um_io_copy(v->memfd, fd, off, len);
     if (!err)
         um_stat_add(&um_stats.writeback_bytes, len);
     return err;
@@ -65,8 +96,8 @@ static int write_back(struct um_cache *c, uint32_t f, bool patient)
         return 0;
     struct um_domain *d = fr->dom;
     struct um_view *v = um_here(d);
-    if (!v || !v->writable)
-        return EAGAIN; /* stored through a member that opened the file for writing: its job */
+    if (!v)
+        return EAGAIN; /* another member's domain: its job */
     uint64_t base = um_domain_block_off(d, fr->block);
     size_t len = atomic_load(&fr->len);
     int err = protect_everywhere(fr, base, len, patient);

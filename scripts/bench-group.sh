@@ -95,7 +95,7 @@ side() { # side kernel|group RUN
     cat "$out"/*.out | sed -n 's/.*checksum=//p' >>"$sums"
     verdict="peak $([ "$peak" -le "$target" ] && echo within || echo OVER) target, file read $(awk -v r="$rd" -v s="$size" 'BEGIN { printf "%.2f", r / s }')x"
     [ "$bad" = 0 ] || verdict="$bad failed: $(cat "$out"/*.err | head -3)"
-    printf '%-8s %8.2f %12s %12s %14s %14s %10s  %s\n' "$name" "$(echo "$t1 - $t0" | bc)" \
+    printf '%-8s %8.2f %12s %12s %14s %14s %10s  %s\n' "$name" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
         "$(mib "$peak")" "$(mib "$target")" "$(mib "$rd")" \
         "$([ -n "$devstat" ] && mib $(((dev1 - dev0) * 512)) || echo -)" "$(mib "$size")" "$verdict"
     rm -rf "$out"

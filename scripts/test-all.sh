@@ -7,7 +7,7 @@
 # Build trees go to build-test/. Ends with one line "tests: N passed, N failed".
 set -eu
 cd "$(dirname "$0")/.."
-./scripts/deps.sh gcc meson ninja-build pkg-config libcmocka-dev binutils util-linux e2fsprogs fio sqlite3 git python3 python3-numpy fuse3 python3-fusepy
+./scripts/deps.sh gcc meson ninja-build pkg-config libcmocka-dev binutils util-linux e2fsprogs fio sqlite3 git python3 python3-numpy python3-lmdb fuse3 python3-fusepy
 
 rm -rf build-test
 passed=0 failed=0
