@@ -288,8 +288,10 @@ void um_group_leave(void)
     if (!g || !lock_file(region_fd))
         return;
     /* Still a member until the process is gone (its threads may hold frames): judged as if
-     * it were not. */
-    if (!um_members_any_alive(g->members, (int)um_domain_me())) {
+     * it were not, as are the others that are leaving (two members exiting at once would
+     * otherwise each see the other alive and leave the files behind). */
+    um_members_leaving();
+    if (!um_members_any_staying(g->members, (int)um_domain_me())) {
         write_back_all(g, g->generation);
         char file[96];
         snprintf(file, sizeof file, "%s.cache", group_name);

@@ -1,6 +1,10 @@
 #include "members.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -25,6 +29,10 @@ struct um_member {
      * in any of these ways is seen at once (its pid may live on, or be a zombie). */
     pthread_mutex_t alive;
     _Atomic uint32_t holding; /* the agent holds `alive` (a futex word the joiner waits on) */
+    _Atomic uint32_t leaving; /* its process is exiting: it will not use the group's files */
+    /* Bumped each time the number serves a new process: a lock taken by a process that held
+     * the number before is told from one taken by its present holder (um_member_token()). */
+    _Atomic uint32_t generation;
     struct um_shm_mutex lock; /* one request at a time */
     _Atomic uint32_t req, ack; /* request numbers: posted, answered */
     /* The request: read by the agent after it sees `req` move, and again after it answered,
@@ -88,16 +96,49 @@ bool um_member_alive(unsigned i)
     return alive_in(table, i);
 }
 
-bool um_members_any_alive(void *shared_table, int except)
+static bool any_alive(struct um_member *t, int except, bool count_leaving)
 {
-    struct um_member *t = shared_table;
     for (unsigned i = 0; i < UM_MAX_MEMBERS; i++)
-        if ((int)i != except && alive_in(t, i))
+        if ((int)i != except && (count_leaving || !atomic_load(&t[i].leaving)) && alive_in(t, i))
             return true;
     return false;
 }
 
+bool um_members_any_alive(void *shared_table, int except)
+{
+    return any_alive(shared_table, except, true);
+}
+
+bool um_members_any_staying(void *shared_table, int except)
+{
+    return any_alive(shared_table, except, false);
+}
+
+void um_members_leaving(void)
+{
+    if (table)
+        atomic_store(&table[um_domain_me()].leaving, 1);
+}
+
 void *um_members_table(void) { return table; }
+
+#define GENERATIONS (UINT32_MAX / 2 / UM_MAX_MEMBERS - 1) /* tokens stay below bit 31 */
+
+uint32_t um_member_token(void)
+{
+    unsigned me = um_domain_me();
+    uint32_t gen = table ? atomic_load(&table[me].generation) % GENERATIONS : 0;
+    return 1 + me + UM_MAX_MEMBERS * gen;
+}
+
+bool um_member_token_alive(uint32_t token)
+{
+    unsigned member = (token - 1) % UM_MAX_MEMBERS;
+    uint32_t gen = (token - 1) / UM_MAX_MEMBERS;
+    if (!table)
+        return true;
+    return atomic_load(&table[member].generation) % GENERATIONS == gen && um_member_alive(member);
+}
 
 /* Member i is gone: before its number serves again, nothing may name it any more. Its
  * domains' views were its own memory; its claims on frames are taken over. Group lock order:
@@ -131,10 +172,14 @@ int um_members_join(void *shared_table, struct um_group *g)
         int pid = atomic_load(&table[i].pid);
         if (pid == RESERVED || alive_in(table, i))
             continue;
-        if (pid != 0)
-            reclaim(i, g);
         if (!atomic_compare_exchange_strong(&table[i].pid, &pid, RESERVED))
             continue;
+        /* Under its new generation from here on: locks its last holder left read as held by
+         * a process that is gone, and are taken over (reclaim()). */
+        atomic_fetch_add(&table[i].generation, 1);
+        um_domain_set_me(i);
+        if (pid != 0)
+            reclaim(i, g);
         atomic_store(&table[i].holding, 0);
         um_members_adopt(i);
         return (int)i;
@@ -157,6 +202,7 @@ int um_members_reserve(void)
 void um_members_adopt(unsigned slot)
 {
     atomic_store(&table[slot].holding, 0);
+    atomic_store(&table[slot].leaving, 0);
     atomic_store(&table[slot].req, 0);
     atomic_store(&table[slot].ack, 0);
     atomic_store(&table[slot].pid, getpid());
@@ -204,6 +250,23 @@ static int ask(unsigned i, struct um_domain *d, uint64_t off, uint64_t len, uint
     return rc;
 }
 
+/* Whether process pid is stopped (SIGSTOP, or by a debugger): /proc/PID/stat's state. */
+static bool process_stopped(int pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = syscall(SYS_read, fd, buf, sizeof buf - 1);
+    syscall(SYS_close, fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *state = strrchr(buf, ')');
+    return state && (state[2] == 'T' || state[2] == 't');
+}
+
 int um_members_protect(struct um_domain *d, uint64_t writers, uint64_t off, uint64_t len,
                        bool patient)
 {
@@ -212,9 +275,13 @@ int um_members_protect(struct um_domain *d, uint64_t writers, uint64_t off, uint
         if (i == me || !(writers >> i & 1) || !um_member_alive(i))
             continue;
         if (ask(i, d, off, len, patient ? 10000 : 100)) {
-            um_warn_once("process %d shares the page cache but does not answer (stopped?): "
-                         "blocks it stored to cannot be written back meanwhile",
-                         atomic_load(&table[i].pid));
+            /* At eviction another victim is taken: said only of a member that is stopped,
+             * not of one merely slow to be scheduled on a busy machine. */
+            int pid = atomic_load(&table[i].pid);
+            if (patient || process_stopped(pid))
+                um_warn_once("process %d shares the page cache but does not answer (stopped?): "
+                             "blocks it stored to cannot be written back meanwhile",
+                             pid);
             return EAGAIN;
         }
     }

@@ -23,14 +23,22 @@ void *um_members_table(void);
  * (cleared first). The number, or -1 if the table is full. */
 struct um_group;
 int um_members_join(void *shared_table, struct um_group *g);
-/* Whether any member of that table but `except` (-1: none) is alive (or joining). */
+/* Whether any member of that table but `except` (-1: none) is alive (or joining); the same,
+ * not counting those that are leaving (exiting). */
 bool um_members_any_alive(void *shared_table, int except);
+bool um_members_any_staying(void *shared_table, int except);
+/* This process is exiting: members that leave after it need not wait for it to be gone. */
+void um_members_leaving(void);
 /* Before fork(): a member number for the child, never used before, or -1 if none is left. */
 int um_members_reserve(void);
 /* In the child: become member `slot`. */
 void um_members_adopt(unsigned slot);
 /* A reservation the child never took (fork() failed, or the child left). */
 void um_members_release(unsigned slot);
+/* This process as a lock holder (shm.h): its member number and that number's generation, so
+ * that a lock left by an earlier holder of the number reads as held by a process gone. */
+uint32_t um_member_token(void);
+bool um_member_token_alive(uint32_t token);
 /* Whether member i may still have page tables: its image runs (not exited, killed, or
  * replaced by exec). */
 bool um_member_alive(unsigned i);

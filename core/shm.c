@@ -163,7 +163,7 @@ void um_shm_mutex_init(struct um_shm_mutex *m) { atomic_store(&m->word, 0); }
 
 bool um_shm_lock(struct um_shm_mutex *m)
 {
-    uint32_t me = um_domain_me() + 1;
+    uint32_t me = um_member_token();
     for (;;) {
         uint32_t w = 0;
         if (atomic_compare_exchange_strong(&m->word, &w, me))
@@ -175,7 +175,7 @@ bool um_shm_lock(struct um_shm_mutex *m)
          * waiters bit kept, so that unlocking wakes the others. */
         w = atomic_load(&m->word);
         uint32_t owner = w & ~WAITERS;
-        if (owner && owner != me && !um_member_alive(owner - 1) &&
+        if (owner && owner != me && !um_member_token_alive(owner) &&
             atomic_compare_exchange_strong(&m->word, &w, me | WAITERS))
             return true;
     }

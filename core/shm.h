@@ -39,7 +39,7 @@ void um_shm_free(void *p, size_t len);
  * would fault on its own write-protected page while holding a cache lock the fault's filler
  * needs: a deadlock (seen). This lock touches nothing but its own word. */
 struct um_shm_mutex {
-    _Atomic uint32_t word; /* 0: free; else the holder's member number + 1, | waiters bit */
+    _Atomic uint32_t word; /* 0: free; else the holder's member token, | waiters bit */
 };
 void um_shm_mutex_init(struct um_shm_mutex *m);
 /* Lock m: true if its previous holder died holding it (the caller repairs what it guards). */
