@@ -161,11 +161,11 @@ void um_view_close(struct um_view *v)
 {
     um_fd_close(v->memfd);
     if (v->fd >= 0)
-        um_fd_close(v->fd);
+        um_fd_close_file(v->fd);
     if (v->direct_fd >= 0)
-        um_fd_close(v->direct_fd);
+        um_fd_close_file(v->direct_fd);
     if (atomic_load(&v->wb_fd) >= 0)
-        um_fd_close(atomic_load(&v->wb_fd));
+        um_fd_close_file(atomic_load(&v->wb_fd));
 }
 
 void um_view_free(struct um_view *v)

@@ -1,6 +1,9 @@
 #include "fds.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -56,4 +59,54 @@ void um_fd_close(int fd)
 {
     mark(fd, false);
     close(fd);
+}
+
+int um_fd_adopt_file(int fd)
+{
+    mark(fd, true);
+    return fd;
+}
+
+struct linux_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/* Whether a descriptor of the program's (not one of ours, not `except`) is open on the file
+ * with that identity, read from /proc/self/fd without allocating. True if it cannot be told. */
+static bool program_has_file(dev_t dev, ino_t ino, int except)
+{
+    int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY |
+                                                                     O_CLOEXEC);
+    if (dir < 0)
+        return true;
+    char buf[4096];
+    bool found = false;
+    long n;
+    while (!found && (n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+        for (long at = 0; at < n && !found;) {
+            struct linux_dirent64 *e = (struct linux_dirent64 *)(buf + at);
+            at += e->d_reclen;
+            if (e->d_name[0] < '0' || e->d_name[0] > '9')
+                continue;
+            int fd = atoi(e->d_name);
+            struct stat st;
+            if (fd == dir || fd == except || um_fd_owned(fd) || syscall(SYS_fstat, fd, &st))
+                continue;
+            found = st.st_dev == dev && st.st_ino == ino;
+        }
+    }
+    syscall(SYS_close, dir);
+    return found || n < 0;
+}
+
+void um_fd_close_file(int fd)
+{
+    struct stat st;
+    if (syscall(SYS_fstat, fd, &st) == 0 && program_has_file(st.st_dev, st.st_ino, fd))
+        return; /* kept (and still ours): closing it would drop the program's record locks */
+    um_fd_close(fd);
 }

@@ -12,6 +12,14 @@
 int um_fd_adopt(int fd);
 /* Close a descriptor of ours and forget it. */
 void um_fd_close(int fd);
+/* A descriptor of one of the program's files (not a memfd, nor a file of the core's own):
+ * remembered where open() put it. Moving it high (dup, then close) is not possible: closing any
+ * descriptor of a file drops every POSIX record lock the process holds on it (fcntl(2)), such
+ * as sqlite's lock on its database -- a program that maps such a file would lose its locks. */
+int um_fd_adopt_file(int fd);
+/* Close such a descriptor, unless the program still has the file open (then it may hold
+ * locks on it, which the close would drop): it is then kept, still the core's, until exit. */
+void um_fd_close_file(int fd);
 bool um_fd_owned(int fd);
 /* Whether the core may take another descriptor that is only an optimisation (the O_DIRECT one
  * of a mapping): while it holds less than an eighth of RLIMIT_NOFILE, so that programs keep the

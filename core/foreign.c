@@ -8,6 +8,7 @@
 
 #include "cache.h"
 #include "domain.h"
+#include "fds.h"
 #include "group.h"
 #include "members.h"
 #include "os.h"
@@ -21,9 +22,12 @@ bool um_foreign_evictable(const struct um_domain *d)
 int um_foreign_open_file(const struct um_domain *d)
 {
     int fd = (int)syscall(SYS_openat, AT_FDCWD, d->path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    fd = um_fd_adopt_file(fd); /* closed with um_fd_close_file(): the program's locks stay */
     struct stat st;
-    if (fd >= 0 && (fstat(fd, &st) || st.st_dev != d->dev || st.st_ino != d->ino)) {
-        syscall(SYS_close, fd);
+    if (fstat(fd, &st) || st.st_dev != d->dev || st.st_ino != d->ino) {
+        um_fd_close_file(fd);
         errno = ESTALE;
         return -1;
     }
@@ -83,7 +87,7 @@ int um_foreign_write_back(struct um_cache *c, uint32_t f, bool punch)
             atomic_store(&fr->writers, 0);
         }
         if (file >= 0)
-            syscall(SYS_close, file);
+            um_fd_close_file(file);
     }
     if (rc == 0 && punch)
         syscall(SYS_fallocate, pages, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,

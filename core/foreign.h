@@ -23,7 +23,8 @@ int um_foreign_write_back(struct um_cache *c, uint32_t f, bool punch);
 /* Frame f's dirty chunks, copied from descriptor `pages` (the page file) to `file`: 0, or an
  * errno. */
 int um_foreign_copy_dirty(const struct um_cache *c, uint32_t f, int pages, int file);
-/* d's file opened read-write, if it still is that file (device and inode): -1 otherwise. */
+/* d's file opened read-write, if it still is that file (device and inode): -1 otherwise.
+ * Close it with um_fd_close_file() (fds.h). */
 int um_foreign_open_file(const struct um_domain *d);
 
 #endif

@@ -202,7 +202,7 @@ static int write_back_all(struct um_group *g, uint64_t generation)
         if (pages >= 0)
             syscall(SYS_close, pages);
         if (target >= 0)
-            syscall(SYS_close, target);
+            um_fd_close_file(target);
     }
     return failures;
 }
@@ -211,8 +211,10 @@ static int write_back_all(struct um_group *g, uint64_t generation)
 static struct um_group *create(int fd)
 {
     if (syscall(SYS_ftruncate, fd, (off_t)GROUP_BYTES) ||
-        um_shm_attach(fd, GROUP_BASE, GROUP_BYTES, true))
+        um_shm_attach(fd, GROUP_BASE, GROUP_BYTES, true)) {
+        syscall(SYS_ftruncate, fd, (off_t)0); /* empty again: the next process creates it */
         return NULL;
+    }
     struct um_group *g = um_shm_alloc(sizeof *g);
     if (!g) {
         um_shm_detach();
@@ -230,8 +232,15 @@ static struct um_group *create(int fd)
  * afresh. NULL if it cannot be mapped here. */
 static struct um_group *attach_existing(int fd, bool *fresh)
 {
-    if (um_shm_attach(fd, 0, 0, false))
-        return NULL;
+    if (um_shm_attach(fd, 0, 0, false)) {
+        uint64_t magic = 0;
+        um_os_pread(fd, &magic, sizeof magic, 0);
+        if (magic != 0)
+            return NULL; /* a region, at an address taken here */
+        /* Its creator died before writing its header: nothing in it to keep. */
+        *fresh = true;
+        return syscall(SYS_ftruncate, fd, (off_t)0) ? NULL : create(fd);
+    }
     struct um_group *g = um_shm_root();
     if (g && g->members && um_members_any_alive(g->members, -1)) {
         *fresh = false;
@@ -268,6 +277,7 @@ struct um_group *um_group_join(const char *name, bool *fresh)
             syscall(SYS_close, region_fd);
         syscall(SYS_close, dir_fd);
         dir_fd = region_fd = -1;
+        *fresh = true; /* the caller sets up a cache of its own */
         return NULL;
     }
     dir_fd = um_fd_adopt(dir_fd);

@@ -111,7 +111,7 @@ static int reopen(int fd, bool *writable)
         own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
         *writable = own >= 0 && mode >= 0 && (mode & O_ACCMODE) == O_RDWR;
     }
-    return own < 0 ? -1 : um_fd_adopt(own);
+    return own < 0 ? -1 : um_fd_adopt_file(own);
 }
 
 /* The file behind our descriptor opened again with O_DIRECT for fills the page cache does not
@@ -131,7 +131,7 @@ static int open_direct(int own_fd, const char *path)
                          path);
         return -1;
     }
-    return um_fd_adopt(fd);
+    return um_fd_adopt_file(fd);
 }
 
 /* This process's view of st's file's domain, made on its first mapping; NULL if none can be
@@ -148,11 +148,11 @@ static struct um_view *view_for(int fd, const struct stat *st, const char *path,
         if (!v->writable) {
             int own = reopen(fd, &writable);
             if (own >= 0 && writable) {
-                um_fd_close(v->fd);
+                um_fd_close_file(v->fd);
                 v->fd = own;
                 v->writable = true;
             } else if (own >= 0) {
-                um_fd_close(own);
+                um_fd_close_file(own);
             }
         }
         return v;
@@ -177,7 +177,7 @@ static struct um_view *view_for(int fd, const struct stat *st, const char *path,
     if (g)
         um_group_unlock(g);
     if (!v) {
-        um_fd_close(own);
+        um_fd_close_file(own);
         return NULL;
     }
     if (shared && um_domain_follow_file(v->dom, true) < 0)

@@ -35,10 +35,10 @@ static int writable_fd(struct um_view *v)
     int own = (int)syscall(SYS_openat, AT_FDCWD, link, O_WRONLY | O_CLOEXEC);
     if (own < 0)
         return -1;
-    own = um_fd_adopt(own);
+    own = um_fd_adopt_file(own);
     int none = -1;
     if (!atomic_compare_exchange_strong(&v->wb_fd, &none, own)) {
-        um_fd_close(own); /* another thread opened one first */
+        um_fd_close_file(own); /* another thread opened one first */
         return none;
     }
     return own;
