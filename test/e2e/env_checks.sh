@@ -70,13 +70,14 @@ python3 -c 'import glob, json, sys; f = glob.glob(sys.argv[1] + "/stats-*.json")
 rm -f "$dir"/stats-*.json
 # Live statistics: the file exists and is rewritten while the program still runs.
 env LD_PRELOAD="$so" UFFDMAP_PATHS="$dir/*" UFFDMAP_BUFSIZE=4M UFFDMAP_STATS="$dir/stats-live.json" \
-    UFFDMAP_STATS_INTERVAL=1 "$mapcat" "$file" --sleep 6 >/dev/null 2>"$dir/err" &
+    UFFDMAP_STATS_INTERVAL=1 "$mapcat" "$file" --sleep 30 >/dev/null 2>"$dir/err" &
 live=$!
 sleep 3
 python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["mappings"] == 1, d' \
     "$dir/stats-live.json" 2>/dev/null && kill -0 $live 2>/dev/null &&
     ok "UFFDMAP_STATS_INTERVAL rewrites the file while the program runs" ||
     fail "live stats: $(cat "$dir/err")"
+kill $live 2>/dev/null # it sleeps long, so that a slow machine does not see it end early
 wait $live
 rm -f "$dir/stats-live.json"
 ln -sf /nonexistent-target "$dir/stats-link.json"
