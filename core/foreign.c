@@ -10,6 +10,7 @@
 #include "domain.h"
 #include "fds.h"
 #include "group.h"
+#include "io.h"
 #include "members.h"
 #include "os.h"
 
@@ -34,22 +35,6 @@ int um_foreign_open_file(const struct um_domain *d)
     return fd;
 }
 
-/* Copy [at, at + n) from `from` to `to`, through a buffer on the stack. */
-static int copy_range(int from, int to, uint64_t at, size_t n)
-{
-    char buf[16384];
-    for (size_t done = 0; done < n;) {
-        size_t step = n - done < sizeof buf ? n - done : sizeof buf;
-        ssize_t got = um_os_pread(from, buf, step, (off_t)(at + done));
-        if (got <= 0)
-            return got < 0 ? errno : EIO;
-        if (um_os_pwrite(to, buf, (size_t)got, (off_t)(at + done)) != got)
-            return errno ? errno : EIO;
-        done += (size_t)got;
-    }
-    return 0;
-}
-
 int um_foreign_copy_dirty(const struct um_cache *c, uint32_t f, int pages, int file)
 {
     const struct um_frame *fr = &c->frames[f];
@@ -60,7 +45,7 @@ int um_foreign_copy_dirty(const struct um_cache *c, uint32_t f, int pages, int f
         size_t from = (size_t)b * chunk;
         if (!(dirty >> b & 1) || from >= len)
             continue;
-        int err = copy_range(pages, file, base + from, len - from < chunk ? len - from : chunk);
+        int err = um_io_copy(pages, file, base + from, len - from < chunk ? len - from : chunk);
         if (err)
             return err;
     }

@@ -5,6 +5,8 @@
 #define E2E_COMMON_H
 
 #include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -174,6 +176,26 @@ static inline const char *data_dir(int argc, char **argv)
     CHECK(argc >= 2, "usage: %s DATA_DIR", argv[0]);
     mkdir(argv[1], 0755);
     return argv[1];
+}
+
+/* Whether reading *p raises SIGSEGV (a PROT_NONE range, or no mapping). */
+static sigjmp_buf e2e_fault_jump;
+
+static inline void e2e_on_segv(int sig)
+{
+    (void)sig;
+    siglongjmp(e2e_fault_jump, 1);
+}
+
+static inline bool read_faults(const volatile uint8_t *p)
+{
+    struct sigaction sa = {.sa_handler = e2e_on_segv}, old;
+    sigaction(SIGSEGV, &sa, &old);
+    bool faulted = sigsetjmp(e2e_fault_jump, 1) != 0;
+    if (!faulted)
+        (void)*p;
+    sigaction(SIGSEGV, &old, NULL);
+    return faulted;
 }
 
 #endif

@@ -2,32 +2,12 @@
  * leaves the range out of a fork child (a touch there raises SIGSEGV) while the rest reads the
  * file; MADV_DOFORK gives it back; MADV_WIPEONFORK is refused on a file mapping (EINVAL).
  * E2E_NO_MANAGED_CHECK=1 runs it without the preload: the kernel gives the same results. */
-#include <setjmp.h>
-#include <signal.h>
 #include <sys/wait.h>
 
 #include "common.h"
 
 #define N 64
 
-static sigjmp_buf fault_jump;
-
-static void on_segv(int sig)
-{
-    (void)sig;
-    siglongjmp(fault_jump, 1);
-}
-
-static bool read_faults(const volatile uint8_t *p)
-{
-    struct sigaction sa = {.sa_handler = on_segv}, old;
-    sigaction(SIGSEGV, &sa, &old);
-    bool faulted = sigsetjmp(fault_jump, 1) != 0;
-    if (!faulted)
-        (void)*p;
-    sigaction(SIGSEGV, &old, NULL);
-    return faulted;
-}
 
 /* In a child: whether page `hole` faults and the others read the file. */
 static void child_sees(int fd, const uint8_t *p, size_t hole_lo, size_t hole_hi)

@@ -4,32 +4,11 @@
  * against the file; E2E_NO_MANAGED_CHECK=1 runs it without the preload. */
 
 #include <sched.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <sys/wait.h>
 
 #include "common.h"
 
 static bool check_managed = true;
-static sigjmp_buf fault_jump;
-
-static void on_segv(int sig)
-{
-    (void)sig;
-    siglongjmp(fault_jump, 1);
-}
-
-/* Whether reading *p raises SIGSEGV. */
-static bool read_faults(const volatile uint8_t *p)
-{
-    struct sigaction sa = {.sa_handler = on_segv}, old;
-    sigaction(SIGSEGV, &sa, &old);
-    bool faulted = sigsetjmp(fault_jump, 1) != 0;
-    if (!faulted)
-        (void)*p;
-    sigaction(SIGSEGV, &old, NULL);
-    return faulted;
-}
 
 static uint8_t file_byte(int fd, uint64_t off)
 {
