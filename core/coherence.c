@@ -21,6 +21,30 @@ bool um_file_managed(const struct stat *st)
     return managed;
 }
 
+static void first_piece(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *ctx)
+{
+    (void)e;
+    (void)hi;
+    uintptr_t *first = ctx;
+    if (lo < *first)
+        *first = lo;
+}
+
+uintptr_t um_managed_run(uintptr_t lo, uintptr_t hi, bool *managed)
+{
+    struct um_registry *r = &um_rt.registry;
+    um_registry_rdlock(r);
+    const struct um_entry *e = um_registry_find(r, lo);
+    uintptr_t end = hi;
+    *managed = e != NULL;
+    if (e)
+        end = e->end < hi ? e->end : hi;
+    else
+        um_registry_for_each(r, lo, hi, first_piece, &end);
+    um_registry_unlock(r);
+    return end;
+}
+
 void um_file_sync(const struct stat *st, uint64_t off, uint64_t len, bool invalidate)
 {
     if (len == 0)

@@ -166,7 +166,28 @@ void um_fork_child(void)
     go_alone(child_member);
 }
 
-static void before_fork(void) { um_fork_prepare(true, false); }
+/* fork()'s handlers: the registry's write lock is held from before_fork() to the parent's or
+ * the child's handler, with no signal handler or cancellation in between (os.h). A thread
+ * forks at a time: the lock waits for the others. */
+static _Thread_local struct um_os_quiet fork_quiet;
+
+static void before_fork(void)
+{
+    um_os_quiet_begin(&fork_quiet);
+    um_fork_prepare(true, false);
+}
+
+static void after_fork_parent(void)
+{
+    um_fork_parent();
+    um_os_quiet_end(&fork_quiet);
+}
+
+static void after_fork_child(void)
+{
+    um_fork_child();
+    um_os_quiet_end(&fork_quiet);
+}
 
 bool um_fork_may_join(void)
 {
@@ -182,5 +203,5 @@ int um_fork_install(void)
     if (installed)
         return 0;
     installed = true;
-    return pthread_atfork(before_fork, um_fork_parent, um_fork_child);
+    return pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }

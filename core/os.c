@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <linux/futex.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -108,10 +109,16 @@ ssize_t um_os_write(int fd, const void *buf, size_t len)
  * application punched in one of its mappings, and the application's later munmap() of the
  * whole original range (legal, and common) would unmap the table under us. */
 #ifdef UM_OS_NO_ZONE
-static _Atomic uintptr_t zone_next = 0; /* sanitizer builds: their runtimes own the layout */
+#define ZONE_START 0UL /* sanitizer builds: their runtimes own the layout */
 #else
-static _Atomic uintptr_t zone_next = 0x200000000000UL; /* 32 TiB */
+#define ZONE_START 0x200000000000UL /* 32 TiB */
 #endif
+static _Atomic uintptr_t zone_next = ZONE_START;
+
+bool um_os_zone_overlaps(uintptr_t lo, uintptr_t hi)
+{
+    return ZONE_START && lo < atomic_load(&zone_next) && ZONE_START < hi;
+}
 
 #define ZONE_TRIES 64
 
@@ -172,6 +179,26 @@ void um_os_free(void *p, size_t len)
 {
     if (p)
         um_os_munmap(p, um_page_up(len));
+}
+
+/* Raised by the thread itself, synchronously: never blocked (see os.h). */
+static const int synchronous_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
+
+void um_os_quiet_begin(struct um_os_quiet *q)
+{
+    sigset_t all;
+    sigfillset(&all);
+    for (unsigned i = 0; i < sizeof synchronous_signals / sizeof synchronous_signals[0]; i++)
+        sigdelset(&all, synchronous_signals[i]);
+    pthread_sigmask(SIG_BLOCK, &all, &q->mask);
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &q->cancel);
+}
+
+void um_os_quiet_end(const struct um_os_quiet *q)
+{
+    pthread_setcancelstate(q->cancel, NULL);
+    /* A signal that came meanwhile is delivered now, with nothing of the core's held. */
+    pthread_sigmask(SIG_SETMASK, &q->mask, NULL);
 }
 
 unsigned um_os_thread_count(void)

@@ -6,6 +6,8 @@
 #ifndef UM_OS_H
 #define UM_OS_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +39,19 @@ void um_futex_wait_ms(_Atomic uint32_t *word, uint32_t expected, unsigned ms);
 /* Wake every thread waiting on word. */
 void um_futex_wake(_Atomic uint32_t *word);
 
+/* A program's thread inside the core may hold locks that the fault handlers need. No signal
+ * handler of the program may run meanwhile: it may touch managed memory, and its fault would
+ * wait for those locks forever. Nor may the thread be cancelled: glibc would unwind it at a
+ * cancellation point the core calls (open, close, fdatasync) with the locks still held.
+ * Signals the thread raises itself (a fault, a trap) stay deliverable: blocked, the kernel
+ * would kill the process instead. Between begin and end, neither can happen. */
+struct um_os_quiet {
+    sigset_t mask;
+    int cancel;
+};
+void um_os_quiet_begin(struct um_os_quiet *q);
+void um_os_quiet_end(const struct um_os_quiet *q);
+
 /* Threads in this process (/proc/self/stat), by system calls only (async-signal-safe); 0 if
  * unknown. */
 unsigned um_os_thread_count(void);
@@ -47,6 +62,8 @@ void um_os_free(void *p, size_t len);
 /* A lazily backed MAP_SHARED anonymous region of len bytes in the core's zone (shared with
  * fork children); NULL on failure. */
 void *um_os_reserve_shared(size_t len);
+/* Whether [lo, hi) overlaps the address zone the core's own memory is placed in. */
+bool um_os_zone_overlaps(uintptr_t lo, uintptr_t hi);
 /* The same, for read buffers: aligned to and backed by transparent huge pages where the
  * kernel has them (never freed). */
 void *um_os_alloc_io(size_t len);

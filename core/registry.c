@@ -86,6 +86,11 @@ static int reserve(struct um_registry *r, size_t want)
 
 static void publish(struct um_registry *r)
 {
+    if (r->count) {
+        atomic_store_explicit(&r->published_lo, r->entries[0].start, memory_order_relaxed);
+        atomic_store_explicit(&r->published_hi, r->entries[r->count - 1].end,
+                              memory_order_relaxed);
+    }
     atomic_store_explicit(&r->published_count, r->count, memory_order_relaxed);
 }
 

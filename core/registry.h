@@ -34,6 +34,7 @@ struct um_registry {
     struct um_entry *entries; /* sorted by start, never overlapping */
     size_t count, capacity;
     _Atomic size_t published_count; /* count, readable without the lock for fast paths */
+    _Atomic uintptr_t published_lo, published_hi; /* the lowest start, the highest end */
 };
 
 /* Called for each piece [lo, hi) of entry e that a walk meets or a cut removes (before the
@@ -52,6 +53,16 @@ void um_registry_unlock(struct um_registry *r);
 static inline bool um_registry_empty(struct um_registry *r)
 {
     return atomic_load_explicit(&r->published_count, memory_order_relaxed) == 0;
+}
+
+/* Whether [lo, hi) may overlap a managed range, without the lock: false for certain only if
+ * no range was inserted or removed meanwhile (for a fast path that a program racing its own
+ * mmap() with a use of the range cannot expect to be exact). */
+static inline bool um_registry_may_overlap(struct um_registry *r, uintptr_t lo, uintptr_t hi)
+{
+    return !um_registry_empty(r) &&
+           atomic_load_explicit(&r->published_lo, memory_order_relaxed) < hi &&
+           lo < atomic_load_explicit(&r->published_hi, memory_order_relaxed);
 }
 
 /* With a lock held. */

@@ -95,6 +95,9 @@ bool um_claim_presence(int fd, int prot, int flags, const char *path);
 void um_file_truncating(const struct stat *st, uint64_t size);
 /* Whether the file fstat() described is mapped by the shim (coherence.c). */
 bool um_file_managed(const struct stat *st);
+/* The end of the run of [lo, hi) that starts at lo and is all managed memory (*managed true)
+ * or all not (coherence.c). */
+uintptr_t um_managed_run(uintptr_t lo, uintptr_t hi, bool *managed);
 /* Before a read (invalidate false) or around a write or size change (invalidate true) of
  * bytes [off, off + len) of that file: keep its managed mappings coherent with it. */
 void um_file_sync(const struct stat *st, uint64_t off, uint64_t len, bool invalidate);
@@ -120,6 +123,10 @@ bool um_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_a
  * nothing managed is there. */
 bool um_map_fixed_over(void *addr, size_t len, int prot, int flags, int fd, off_t off,
                        void **result);
+/* A MAP_FIXED mapping (or MREMAP_FIXED move) onto [addr, addr + len) that would replace the
+ * core's own memory: true, with the notice said once and errno = ENOMEM (the call fails: its
+ * tables, gone, would crash the program later). */
+bool um_fixed_over_core(void *addr, size_t len);
 /* Before a MAP_FIXED mapping replaces [addr, addr + len): forget managed pages there. */
 void um_forget(void *addr, size_t len);
 int um_forget_locked(void *addr, size_t len); /* registry write lock held; -1 ENOMEM */

@@ -8,8 +8,10 @@
 
 #include "domains.h"
 #include "mapping.h"
+#include "log.h"
 #include "os.h"
 #include "runtime.h"
+#include "shm.h"
 #include "uffd.h"
 
 static void ignore_piece(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *arg)
@@ -104,6 +106,17 @@ bool um_map_fixed_over(void *addr, size_t len, int prot, int flags, int fd, off_
     }
     um_registry_unlock(r);
     return ours;
+}
+
+bool um_fixed_over_core(void *addr, size_t len)
+{
+    uintptr_t lo = (uintptr_t)addr, hi = lo + len < lo ? UINTPTR_MAX : lo + len;
+    if (!len || (!um_os_zone_overlaps(lo, hi) && !um_shm_overlaps(lo, hi)))
+        return false;
+    um_warn_once("a mapping at %p (+%zu) would replace the shim's own memory: refused with "
+                 "ENOMEM", addr, len);
+    errno = ENOMEM;
+    return true;
 }
 
 void um_forget(void *addr, size_t len)

@@ -54,16 +54,20 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 {
     if (um_shim_depth || !um_runtime_active())
         return um_next_mmap(addr, len, prot, flags, fd, off);
+    bool file = !(flags & MAP_ANONYMOUS) && fd >= 0;
+    if (!file && !(flags & MAP_FIXED))
+        return um_next_mmap(addr, len, prot, flags, fd, off);
     int saved = errno; /* a call that succeeds leaves errno alone, as the kernel's does */
-    um_shim_depth++;
+    struct um_shim_call call;
+    um_shim_enter(&call);
     void *p;
-    if (!(flags & MAP_ANONYMOUS) && fd >= 0) {
+    if ((flags & MAP_FIXED) && um_fixed_over_core(addr, len))
+        p = MAP_FAILED;
+    else if (file)
         p = map_file(addr, len, prot, flags, fd, off);
-    } else if (!(flags & MAP_FIXED) ||
-               !um_map_fixed_over(addr, len, prot, flags, fd, off, &p)) {
+    else if (!um_map_fixed_over(addr, len, prot, flags, fd, off, &p))
         p = um_next_mmap(addr, len, prot, flags, fd, off);
-    }
-    um_shim_depth--;
+    um_shim_leave(&call);
     if (p != MAP_FAILED)
         errno = saved;
     return p;
@@ -77,11 +81,12 @@ EXPORT int munmap(void *addr, size_t len)
     if (um_shim_depth || !um_runtime_active())
         return um_next_munmap(addr, len);
     int saved = errno;
-    um_shim_depth++;
+    struct um_shim_call call;
+    um_shim_enter(&call);
     int result;
     if (!um_unmap(addr, len, &result))
         result = um_next_munmap(addr, len);
-    um_shim_depth--;
+    um_shim_leave(&call);
     if (result == 0)
         errno = saved;
     return result;
@@ -95,9 +100,10 @@ EXPORT int msync(void *addr, size_t len, int flags)
     int result = um_next_msync(addr, len, flags);
     if (result || um_shim_depth || !um_runtime_active())
         return result;
-    um_shim_depth++;
+    struct um_shim_call call;
+    um_shim_enter(&call);
     um_msync(addr, len, flags, &result);
-    um_shim_depth--;
+    um_shim_leave(&call);
     if (result == 0)
         errno = saved;
     return result;
@@ -108,11 +114,12 @@ EXPORT int madvise(void *addr, size_t len, int advice)
     if (um_shim_depth || !um_runtime_active())
         return um_next_madvise(addr, len, advice);
     int saved = errno;
-    um_shim_depth++;
+    struct um_shim_call call;
+    um_shim_enter(&call);
     int result;
     if (!um_madvise(addr, len, advice, &result))
         result = um_next_madvise(addr, len, advice);
-    um_shim_depth--;
+    um_shim_leave(&call);
     if (result == 0)
         errno = saved;
     return result;
@@ -123,7 +130,8 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
     if (um_shim_depth || !um_runtime_active())
         return um_next_mprotect(addr, len, prot);
     int saved = errno;
-    um_shim_depth++;
+    struct um_shim_call call;
+    um_shim_enter(&call);
     int result, err = um_mprotect_prepare(addr, len, prot);
     if (err) {
         errno = err;
@@ -131,7 +139,7 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
     } else if (!um_mprotect(addr, len, prot, &result)) {
         result = um_next_mprotect(addr, len, prot);
     }
-    um_shim_depth--;
+    um_shim_leave(&call);
     if (result == 0)
         errno = saved;
     return result;
@@ -149,14 +157,17 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
     if (um_shim_depth || !um_runtime_active())
         return um_next_mremap(old, old_len, new_len, flags, new_addr);
     int saved = errno;
-    um_shim_depth++;
+    struct um_shim_call call;
+    um_shim_enter(&call);
     void *result;
-    if (!um_mremap(old, old_len, new_len, flags, new_addr, &result)) {
+    if ((flags & MREMAP_FIXED) && um_fixed_over_core(new_addr, new_len))
+        result = MAP_FAILED;
+    else if (!um_mremap(old, old_len, new_len, flags, new_addr, &result)) {
         if (flags & MREMAP_FIXED)
             um_forget(new_addr, new_len);
         result = um_next_mremap(old, old_len, new_len, flags, new_addr);
     }
-    um_shim_depth--;
+    um_shim_leave(&call);
     if (result != MAP_FAILED)
         errno = saved;
     return result;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../core/runtime.h"
+#include "bounce.h"
 #include "next.h"
 #include "shim.h"
 
@@ -26,32 +27,31 @@ static bool managed_file(int fd, struct stat *st)
     if (um_shim_depth || !um_runtime_active() || um_registry_empty(&um_rt.registry))
         return false;
     int saved = errno;
-    um_shim_depth++;
-    bool managed = fstat(fd, st) == 0 && um_file_managed(st);
-    um_shim_depth--;
+    bool managed = false;
+    if (fstat(fd, st) == 0 && S_ISREG(st->st_mode)) {
+        struct um_shim_call call;
+        um_shim_enter(&call);
+        managed = um_file_managed(st);
+        um_shim_leave(&call);
+    }
     errno = saved;
     return managed;
 }
 
-/* The bytes n iovecs at iov name, read without trusting the pointer (as the kernel does: a bad
- * one must give the program EFAULT, not SIGSEGV). False if the kernel would refuse them (then
- * the call goes straight to it, which says why). */
-static bool iov_bytes(const struct iovec *iov, int n, uint64_t *total)
+/* The n iovecs at iov, copied to out[] without trusting the pointer (as the kernel does: a bad
+ * one must give the program EFAULT, not SIGSEGV), and their total length. False if the kernel
+ * would refuse them (then the call goes straight to it, which says why). */
+static bool iov_copy(const struct iovec *iov, int n, struct iovec *out, uint64_t *total)
 {
     if (n < 0 || n > IOV_MAX)
         return false;
+    struct iovec local = {out, (size_t)n * sizeof *out};
+    struct iovec remote = {(void *)iov, local.iov_len};
+    if (n && process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)local.iov_len)
+        return false;
     *total = 0;
-    struct iovec chunk[64];
-    for (int i = 0; i < n;) {
-        int k = n - i < 64 ? n - i : 64;
-        struct iovec local = {chunk, (size_t)k * sizeof chunk[0]};
-        struct iovec remote = {(void *)(iov + i), (size_t)k * sizeof chunk[0]};
-        if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)local.iov_len)
-            return false;
-        for (int j = 0; j < k; j++)
-            *total += chunk[j].iov_len;
-        i += k;
-    }
+    for (int i = 0; i < n; i++)
+        *total += out[i].iov_len;
     return true;
 }
 
@@ -69,43 +69,75 @@ static void sync_range(const struct stat *st, off_t off, uint64_t len, bool writ
     if (off < 0)
         return;
     int saved = errno;
-    um_shim_depth++;
+    struct um_shim_call call;
+    um_shim_enter(&call);
     um_file_sync(st, (uint64_t)off, len, write);
-    um_shim_depth--;
+    um_shim_leave(&call);
     errno = saved;
 }
 
-static void after_write(const struct stat *st, off_t off, ssize_t done)
+/* Reads: into any buffer (the descriptor need not be managed: an O_DIRECT read pins the
+ * buffer), after stores to the bytes read, if the file is managed, are written back. off < 0:
+ * at the file position. */
+static ssize_t read_into(int fd, const struct iovec *iov, int n, uint64_t total, off_t off)
 {
+    struct stat st;
+    if (managed_file(fd, &st))
+        sync_range(&st, off < 0 ? position(fd, &st, false) : off, total, false);
+    if (um_bounce_needed(fd, iov, n, total))
+        return um_bounce_read(fd, iov, n, total, off);
+    if (off < 0)
+        return n == 1 ? um_next_read(fd, iov[0].iov_base, iov[0].iov_len) : um_next_readv(fd, iov, n);
+    return n == 1 ? um_next_pread(fd, iov[0].iov_base, iov[0].iov_len, off)
+                  : um_next_preadv(fd, iov, n, off);
+}
+
+/* Writes to a managed file: stores to the bytes written are written back first and the blocks
+ * dropped after. off < 0: at the file position. */
+static ssize_t write_managed(int fd, const struct stat *st, const struct iovec *iov, int n,
+                             uint64_t total, off_t off)
+{
+    off_t at = off < 0 ? position(fd, st, true) : off;
+    sync_range(st, at, total, true);
+    ssize_t done;
+    if (um_bounce_needed(fd, iov, n, total))
+        done = um_bounce_write(fd, iov, n, total, off);
+    else if (off < 0)
+        done = n == 1 ? um_next_write(fd, iov[0].iov_base, iov[0].iov_len) : um_next_writev(fd, iov, n);
+    else
+        done = n == 1 ? um_next_pwrite(fd, iov[0].iov_base, iov[0].iov_len, off)
+                      : um_next_pwritev(fd, iov, n, off);
     if (done > 0)
-        sync_range(st, off, (uint64_t)done, true);
+        sync_range(st, at, (uint64_t)done, true);
+    return done;
 }
 
 EXPORT ssize_t pread(int fd, void *buf, size_t len, off_t off)
 {
-    struct stat st;
-    if (managed_file(fd, &st))
-        sync_range(&st, off, len, false);
-    return um_next_pread(fd, buf, len, off);
+    if (!um_runtime_active() || um_registry_empty(&um_rt.registry) || off < 0)
+        return um_next_pread(fd, buf, len, off);
+    struct iovec one = {buf, len};
+    return read_into(fd, &one, 1, len, off);
 }
 
 EXPORT ssize_t pread64(int fd, void *buf, size_t len, off_t off) __attribute__((alias("pread")));
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-    struct stat st;
-    if (managed_file(fd, &st))
-        sync_range(&st, position(fd, &st, false), len, false);
-    return um_next_read(fd, buf, len);
+    if (!um_runtime_active() || um_registry_empty(&um_rt.registry))
+        return um_next_read(fd, buf, len);
+    struct iovec one = {buf, len};
+    return read_into(fd, &one, 1, len, -1);
 }
 
 EXPORT ssize_t preadv(int fd, const struct iovec *iov, int n, off_t off)
 {
-    struct stat st;
+    struct iovec copy[IOV_MAX];
     uint64_t len;
-    if (managed_file(fd, &st) && iov_bytes(iov, n, &len))
-        sync_range(&st, off, len, false);
-    return um_next_preadv(fd, iov, n, off);
+    if (!um_runtime_active() || um_registry_empty(&um_rt.registry) || off < 0 ||
+        !iov_copy(iov, n, copy, &len))
+        return um_next_preadv(fd, iov, n, off);
+    return read_into(fd, copy, n, len, off);
 }
 
 EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int n, off_t off)
@@ -113,22 +145,21 @@ EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int n, off_t off)
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
-    struct stat st;
+    struct iovec copy[IOV_MAX];
     uint64_t len;
-    if (managed_file(fd, &st) && iov_bytes(iov, n, &len))
-        sync_range(&st, position(fd, &st, false), len, false);
-    return um_next_readv(fd, iov, n);
+    if (!um_runtime_active() || um_registry_empty(&um_rt.registry) ||
+        !iov_copy(iov, n, copy, &len))
+        return um_next_readv(fd, iov, n);
+    return read_into(fd, copy, n, len, -1);
 }
 
 EXPORT ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
 {
     struct stat st;
-    if (!managed_file(fd, &st))
+    if (off < 0 || !managed_file(fd, &st))
         return um_next_pwrite(fd, buf, len, off);
-    sync_range(&st, off, len, true);
-    ssize_t done = um_next_pwrite(fd, buf, len, off);
-    after_write(&st, off, done);
-    return done;
+    struct iovec one = {(void *)buf, len};
+    return write_managed(fd, &st, &one, 1, len, off);
 }
 
 EXPORT ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off)
@@ -139,23 +170,18 @@ EXPORT ssize_t write(int fd, const void *buf, size_t len)
     struct stat st;
     if (!managed_file(fd, &st))
         return um_next_write(fd, buf, len);
-    off_t off = position(fd, &st, true);
-    sync_range(&st, off, len, true);
-    ssize_t done = um_next_write(fd, buf, len);
-    after_write(&st, off, done);
-    return done;
+    struct iovec one = {(void *)buf, len};
+    return write_managed(fd, &st, &one, 1, len, -1);
 }
 
 EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int n, off_t off)
 {
     struct stat st;
+    struct iovec copy[IOV_MAX];
     uint64_t len;
-    if (!managed_file(fd, &st) || !iov_bytes(iov, n, &len))
+    if (off < 0 || !managed_file(fd, &st) || !iov_copy(iov, n, copy, &len))
         return um_next_pwritev(fd, iov, n, off);
-    sync_range(&st, off, len, true);
-    ssize_t done = um_next_pwritev(fd, iov, n, off);
-    after_write(&st, off, done);
-    return done;
+    return write_managed(fd, &st, copy, n, len, off);
 }
 
 EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off)
@@ -164,14 +190,11 @@ EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off)
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
     struct stat st;
+    struct iovec copy[IOV_MAX];
     uint64_t len;
-    if (!managed_file(fd, &st) || !iov_bytes(iov, n, &len))
+    if (!managed_file(fd, &st) || !iov_copy(iov, n, copy, &len))
         return um_next_writev(fd, iov, n);
-    off_t off = position(fd, &st, true);
-    sync_range(&st, off, len, true);
-    ssize_t done = um_next_writev(fd, iov, n);
-    after_write(&st, off, done);
-    return done;
+    return write_managed(fd, &st, copy, n, len, -1);
 }
 
 /* A size change: everything from the lower of the old and new ends on may change. */
@@ -234,11 +257,12 @@ static bool truncating(int dirfd, const char *path, uint64_t size, struct stat *
     if (um_shim_depth || !um_runtime_active() || um_registry_empty(&um_rt.registry))
         return false;
     int saved = errno;
-    um_shim_depth++;
+    struct um_shim_call call;
+    um_shim_enter(&call);
     bool managed = fstatat(dirfd, path, st, 0) == 0 && um_file_managed(st);
     if (managed && (uint64_t)st->st_size > size)
         um_file_truncating(st, size);
-    um_shim_depth--;
+    um_shim_leave(&call);
     errno = saved;
     return managed;
 }

@@ -31,7 +31,8 @@ EXPORT pid_t _Fork(void)
 {
     if (!fork_wrapped())
         return um_next__Fork();
-    um_shim_depth++;
+    struct um_shim_call call;
+    um_shim_enter(&call);
     um_fork_prepare(um_fork_may_join(), false);
     pid_t pid = um_next__Fork();
     int err = errno;
@@ -39,7 +40,7 @@ EXPORT pid_t _Fork(void)
         um_fork_child();
     else
         um_fork_parent();
-    um_shim_depth--;
+    um_shim_leave(&call);
     errno = err;
     return pid;
 }
@@ -47,6 +48,7 @@ EXPORT pid_t _Fork(void)
 struct clone_start {
     int (*fn)(void *);
     void *arg;
+    struct um_shim_call call;
 };
 
 /* The child's first steps, on its own stack. `start` is in the caller's frame, which the child
@@ -55,7 +57,7 @@ static int clone_child(void *p)
 {
     struct clone_start *start = p;
     um_fork_child();
-    um_shim_depth--;
+    um_shim_leave(&start->call);
     return start->fn(start->arg);
 }
 
@@ -70,13 +72,13 @@ EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
     va_end(ap);
     if ((flags & CLONE_VM) || !fork_wrapped())
         return um_next_clone(fn, stack, flags, arg, parent_tid, tls, child_tid);
-    struct clone_start start = {fn, arg};
-    um_shim_depth++;
+    struct clone_start start = {.fn = fn, .arg = arg};
+    um_shim_enter(&start.call);
     um_fork_prepare(false, flags & CLONE_FILES);
     int pid = um_next_clone(clone_child, stack, flags, &start, parent_tid, tls, child_tid);
     int err = errno;
     um_fork_parent();
-    um_shim_depth--;
+    um_shim_leave(&start.call);
     errno = err;
     return pid;
 }
@@ -86,9 +88,10 @@ static void before_exec(void)
     if (um_shim_depth || !um_runtime_active())
         return;
     int err = errno;
-    um_shim_depth++;
+    struct um_shim_call call;
+    um_shim_enter(&call);
     um_runtime_before_exec();
-    um_shim_depth--;
+    um_shim_leave(&call);
     errno = err;
 }
 
