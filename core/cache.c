@@ -353,7 +353,9 @@ static void take_over_locked(struct um_cache *c, struct um_shard *s, uint32_t f,
     struct um_domain *d = atomic_load(&fr->dom);
     /* Routine for fork() workers that leave with _exit() (their threads stop wherever they
      * are): said at debug level only. */
-    um_debug("a process sharing the page cache died holding block %zu; taken over", fr->block);
+    um_debug("a process sharing the page cache ended (exit, exec or a signal) while it held "
+             "block %zu to fill or evict it; taken over",
+             fr->block);
     if (state == UM_FRAME_BUSY && !atomic_load(&fr->dropping)) {
         atomic_store(&fr->state, UM_FRAME_RESIDENT);
         policy_insert(c, s, f);

@@ -6,13 +6,15 @@
 # Twice: with the writer writing by pwrite() (data.mdb grows with each commit), and with
 # MDB_WRITEMAP (the writer stores through its MAP_SHARED read-write mapping; no msync: sync off).
 # Two readers start (and read) before the writer's first commit; the writer then makes 300
-# commits within 40 s: the first writes 2500 values of 4 KiB (10 MiB: more than the 4M budget),
-# each rewrites 20 of them and an increasing counter. The readers, each transaction fresh, must
-# see the counter change at least five times and reach the last commit (within 5 s of the
-# writer's end, 45 s of their start), never torn nor going back, bulk values whole and not
-# newer than the counter. Then a check under the preload and one without it. Under the preload
-# every process must serve data.mdb ("uffdmap: serving", with UFFDMAP_LOG=debug) and none may
-# say that a mapping went to the kernel.
+# commits: the first writes 2500 values of 4 KiB (10 MiB: more than the 4M budget), each
+# rewrites 20 of them and an increasing counter. The readers, each transaction fresh, must see
+# the counter change at least five times, never torn nor going back, bulk values whole and not
+# newer than the counter, and the first transaction they begin after the writer has returned
+# must see its last commit. Then a check under the preload and one without it. Under the
+# preload every process must serve data.mdb ("uffdmap: serving", with UFFDMAP_LOG=debug) and
+# none may say that a mapping went to the kernel. Nothing is timed: with the 4M budget every
+# process fills and evicts all the time (tens of seconds of CPU), which on a machine busy with
+# other tests takes several times as long as alone; the limits below only stop a hang.
 # usage: group_lmdb.sh LIBUFFDMAP_SO DATA_DIR
 #   LIBUFFDMAP_SO empty, or E2E_NO_PRELOAD=1: the kernel's mmap (must pass too)
 set -u
@@ -64,20 +66,20 @@ served() { # served NAME: its stderr says it served data.mdb, and nothing went t
 for mode in pwrite writemap; do
     t0=$(date +%s)
     g=group_lmdb_${mode}_$$ env=$work/$mode
-    if ! shim "$mode.create" 30 "$py" "$roles" create "$env" $mode; then
+    if ! shim "$mode.create" 120 "$py" "$roles" create "$env" $mode; then
         fail "$mode: create: $(tail -3 "$work/$mode.create.err")"
         continue
     fi
     for i in 1 2; do
-        (shim "$mode.reader$i" 50 "$py" "$roles" reader "$env" $mode $commits >"$work/$mode.reader$i.out"
+        (shim "$mode.reader$i" 480 "$py" "$roles" reader "$env" $mode $commits >"$work/$mode.reader$i.out"
          echo $? >"$work/$mode.reader$i.rc") &
     done
-    end=$(($(date +%s) + 30))
+    end=$(($(date +%s) + 120))
     while [ "$(present "$env"/ready.*)" -lt 2 ] && [ "$(date +%s)" -lt "$end" ] &&
         [ "$(present "$work/$mode".reader*.rc)" = 0 ]; do
         sleep 0.05
     done
-    shim "$mode.writer" 40 "$py" "$roles" writer "$env" $mode $commits >"$work/$mode.writer.out"
+    shim "$mode.writer" 450 "$py" "$roles" writer "$env" $mode $commits >"$work/$mode.writer.out"
     rc=$?
     touch "$env/done"
     if [ $rc = 0 ]; then ok "$mode: $(cat "$work/$mode.writer.out")"
@@ -88,9 +90,9 @@ for mode in pwrite writemap; do
         else fail "$mode: reader$i (status $(cat "$work/$mode.reader$i.rc")): $(grep -v '^uffdmap: ' "$work/$mode.reader$i.err" | tail -2)"; fi
     done
     for p in writer reader1 reader2; do served "$mode.$p"; done
-    if out=$(shim "$mode.check" 30 "$py" "$roles" check "$env" $mode $commits); then ok "$mode: $out"
+    if out=$(shim "$mode.check" 120 "$py" "$roles" check "$env" $mode $commits); then ok "$mode: $out"
     else fail "$mode: check: $out $(tail -2 "$work/$mode.check.err")"; fi
-    if out=$(env -u LD_PRELOAD timeout 30 "$py" "$roles" check "$env" $mode $commits 2>&1); then
+    if out=$(env -u LD_PRELOAD timeout 120 "$py" "$roles" check "$env" $mode $commits 2>&1); then
         ok "$mode: without the preload: $out"
     else
         fail "$mode: without the preload: $out"
