@@ -99,6 +99,12 @@ void um_shm_detach(void)
     arena = NULL;
 }
 
+bool um_shm_overlaps(uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t base = (uintptr_t)arena;
+    return arena && hi > base && lo < base + region_bytes;
+}
+
 void *um_shm_root(void) { return arena ? arena->root : NULL; }
 void um_shm_set_root(void *root) { arena->root = root; }
 

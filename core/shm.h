@@ -23,6 +23,8 @@ int um_shm_init(void);
 int um_shm_attach(int fd, uintptr_t base, size_t len, bool fresh);
 /* Unmap it again (an attach that could not be completed). */
 void um_shm_detach(void);
+/* Whether [lo, hi) overlaps the region. */
+bool um_shm_overlaps(uintptr_t lo, uintptr_t hi);
 /* The region's entry point, set by its creator. */
 void *um_shm_root(void);
 void um_shm_set_root(void *root);
