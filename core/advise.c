@@ -6,7 +6,10 @@
  * back first), MADV_FREE is refused.
  * MADV_REMOVE punches the file (stores written back first, the cached blocks dropped so the
  * hole's zeros show). MADV_WILLNEED reads the range in at once; MADV_SEQUENTIAL/RANDOM/NORMAL
- * also steer read-ahead. mprotect() refuses write access to a shared mapping of a file not open
+ * also steer read-ahead. MADV_GUARD_INSTALL hands the range's files to the kernel first.
+ * Where a range holds holes the kernel applies advice to the mapped parts and fails with ENOMEM
+ * (mprotect() stops at the first hole): what the shim records follows what the kernel did.
+ * mprotect() refuses write access to a shared mapping of a file not open
  * for writing, as the kernel does. mremap() is served: the range moves or grows over the same
  * memfd, and is registered again where the kernel does not carry its registration along. */
 #include <errno.h>
@@ -22,6 +25,13 @@
 #include "runtime.h"
 #include "uffd.h"
 #include "writeback.h"
+
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24 /* Linux 5.18 */
+#endif
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
 
 struct advice {
     int err;
@@ -93,9 +103,13 @@ static bool set_dontfork(void *addr, uintptr_t lo, uintptr_t hi, bool dontfork, 
     bool ours = um_registry_overlaps(r, lo, hi);
     if (ours) {
         *result = um_os_madvise(addr, hi - lo, dontfork ? MADV_DONTFORK : MADV_DOFORK);
-        if (*result == 0 && um_registry_set_dontfork(r, lo, hi, dontfork))
+        /* A hole in the range: ENOMEM, the advice applied to every mapped part all the same. */
+        bool applied = *result == 0 || errno == ENOMEM;
+        int err = errno;
+        if (applied && um_registry_set_dontfork(r, lo, hi, dontfork))
             um_warn_once("madvise(): no memory to record MADV_DONTFORK of a managed range; a "
                          "fork() child may keep it");
+        errno = err;
     }
     um_registry_unlock(r);
     return ours;
@@ -156,12 +170,34 @@ static bool remove_range(uintptr_t lo, uintptr_t hi, int *result)
             um_registry_for_each(r, lo, hi, remove_piece, &a);
     }
     um_registry_unlock(r);
+    if (ours && !a.err && um_os_mapped_end(lo, hi) < hi)
+        a.err = ENOMEM; /* a hole: the mapped parts are punched, and the kernel says so */
     if (ours) {
         *result = a.err ? -1 : 0;
         if (a.err)
             errno = a.err;
     }
     return ours;
+}
+
+/* MADV_GUARD_INSTALL: a fill maps a whole block with UFFDIO_CONTINUE, which takes a guard
+ * marker for an empty entry and replaces it (seen on 6.18: guards gone after eviction); and
+ * over pages write-protected by userfaultfd the kernel finds, after zapping each, a marker of
+ * its own where it would put the guard, and tries again forever (seen on 6.18). So the files
+ * of the range go to the kernel first (stores written back), where guards work as on any
+ * file mapping. */
+static void guard_range(uintptr_t lo, uintptr_t hi)
+{
+    struct um_registry *r = &um_rt.registry;
+    um_registry_wrlock(r);
+    if (um_registry_overlaps(r, lo, hi)) {
+        um_warn_once("madvise(MADV_GUARD_INSTALL) on a managed range: its file is mapped by the "
+                     "kernel from then on");
+        /* Private copies in the range go too: a guard drops them, and a page kept would stay
+         * managed, where a fill could map over the guard. */
+        um_handover_files_locked(lo, hi, false);
+    }
+    um_registry_unlock(r);
 }
 
 bool um_madvise(void *addr, size_t len, int advice, int *result)
@@ -177,12 +213,11 @@ bool um_madvise(void *addr, size_t len, int advice, int *result)
         return remove_range(lo, hi, result);
     if (advice == MADV_DONTFORK || advice == MADV_DOFORK)
         return set_dontfork(addr, lo, hi, advice == MADV_DONTFORK, result);
-#ifndef MADV_DONTNEED_LOCKED
-#define MADV_DONTNEED_LOCKED 24 /* Linux 5.18 */
-#endif
     if (advice == MADV_DONTNEED || advice == MADV_DONTNEED_LOCKED)
         write_back_range(lo, hi);
-    return false;
+    if (advice == MADV_GUARD_INSTALL)
+        guard_range(lo, hi);
+    return false; /* MADV_GUARD_REMOVE too: guards exist only where the kernel put them */
 }
 
 struct protect {
@@ -227,9 +262,13 @@ bool um_mprotect(void *addr, size_t len, int prot, int *result)
     bool ours = um_registry_overlaps(r, lo, hi);
     if (ours) {
         *result = (int)syscall(SYS_mprotect, addr, len, prot);
-        if (*result == 0 && um_registry_set_prot(r, lo, hi, prot))
+        int err = errno;
+        /* At a hole the kernel stops with ENOMEM, the protection changed up to it. */
+        uintptr_t done = *result == 0 ? hi : err == ENOMEM ? um_os_mapped_end(lo, hi) : lo;
+        if (done > lo && um_registry_set_prot(r, lo, done, prot))
             um_warn_once("mprotect(): no memory to record the new protection of a managed "
                          "range; a fork() child or the exit path may see the old one");
+        errno = err;
     }
     um_registry_unlock(r);
     return ours;

@@ -122,7 +122,7 @@ static void go_alone(int member)
         if (e->map->shared)
             um_entry_to_kernel(e, e->start, e->end);
         else
-            um_entry_to_kernel_keeping_private(e, e->start, e->end);
+            um_entry_to_kernel_keeping_private(e, e->start, e->end, NULL);
     }
     r->count = 0;
     atomic_store(&r->published_count, 0);
@@ -154,6 +154,7 @@ static void drop_dontfork(void)
 
 void um_fork_child(void)
 {
+    um_lock_reset_after_fork(); /* the kernel does not pass mlockall(MCL_FUTURE) on */
     um_registry_init_lock(&um_rt.registry);
     drop_dontfork();
     /* The child's summary counts only its own work. */

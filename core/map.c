@@ -253,6 +253,20 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
     return UM_MANAGED;
 }
 
+/* Under mlockall(MCL_FUTURE) the kernel would lock, and populate, the range before it is
+ * registered (lock.c): the file goes to the kernel, its managed ranges with it. */
+static enum um_map_result locked_future(const struct stat *st)
+{
+    um_warn_once("files mapped while mlockall(MCL_FUTURE) is in effect are locked in memory, "
+                 "which a bounded cache cannot do; they are mapped by the kernel from then on");
+    um_registry_wrlock(&um_rt.registry);
+    um_kernel_file_add_locked(st->st_dev, st->st_ino);
+    um_handover_kernel_files_locked();
+    um_registry_unlock(&um_rt.registry);
+    um_stat_add(&um_stats.passed, 1);
+    return UM_PASS;
+}
+
 enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, off_t off,
                           void **out)
 {
@@ -269,6 +283,12 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
     if (err) {
         errno = err;
         return UM_FAILED;
+    }
+    if (um_lock_future())
+        return locked_future(&st);
+    if (um_kernel_file(st.st_dev, st.st_ino)) {
+        um_stat_add(&um_stats.passed, 1);
+        return UM_PASS; /* its other mappings are the kernel's (handover.c) */
     }
     if (!um_runtime_start() || !can_track_stores(prot)) {
         um_stat_add(&um_stats.passed, 1);

@@ -49,7 +49,16 @@ static bool private_copy(uint64_t entry)
     return (entry & PAGEMAP_PRESENT) && !(entry & PAGEMAP_FILE);
 }
 
-void um_entry_to_kernel_keeping_private(const struct um_entry *e, uintptr_t lo, uintptr_t hi)
+/* [lo, hi) to the kernel, and told. */
+static void replace_run(const struct um_entry *e, uintptr_t lo, uintptr_t hi,
+                        void (*replaced)(uintptr_t lo, uintptr_t hi))
+{
+    if (lo < hi && um_entry_to_kernel(e, lo, hi) == 0 && replaced)
+        replaced(lo, hi);
+}
+
+void um_entry_to_kernel_keeping_private(const struct um_entry *e, uintptr_t lo, uintptr_t hi,
+                                        void (*replaced)(uintptr_t lo, uintptr_t hi))
 {
     int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     uint64_t vec[PROBE_PAGES];
@@ -58,13 +67,13 @@ void um_entry_to_kernel_keeping_private(const struct um_entry *e, uintptr_t lo, 
         off_t where = (off_t)(at / UM_PAGE * sizeof vec[0]);
         if (pm < 0 || um_os_pread(pm, vec, pages * sizeof vec[0], where) !=
                           (ssize_t)(pages * sizeof vec[0])) {
-            um_entry_to_kernel(e, at, at + pages * UM_PAGE);
+            replace_run(e, at, at + pages * UM_PAGE, replaced);
         } else {
             for (size_t i = 0; i < pages;) {
                 size_t j = i;
                 while (j < pages && !private_copy(vec[j]))
                     j++;
-                um_entry_to_kernel(e, at + i * UM_PAGE, at + j * UM_PAGE);
+                replace_run(e, at + i * UM_PAGE, at + j * UM_PAGE, replaced);
                 i = j + 1;
             }
         }

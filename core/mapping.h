@@ -61,7 +61,9 @@ static inline size_t um_entry_block(const struct um_entry *e, uintptr_t addr)
  * refused. */
 int um_entry_to_kernel(const struct um_entry *e, uintptr_t lo, uintptr_t hi);
 /* The same, only over the pages of [lo, hi) that are not the program's own private copies
- * (those stay, as the kernel's copy-on-write keeps them). */
-void um_entry_to_kernel_keeping_private(const struct um_entry *e, uintptr_t lo, uintptr_t hi);
+ * (those stay, as the kernel's copy-on-write keeps them), calling replaced (if not NULL) for
+ * each run replaced, after the kernel mapped it. */
+void um_entry_to_kernel_keeping_private(const struct um_entry *e, uintptr_t lo, uintptr_t hi,
+                                        void (*replaced)(uintptr_t lo, uintptr_t hi));
 
 #endif

@@ -22,8 +22,12 @@ int um_os_madvise(void *addr, size_t len, int advice);
 void *um_os_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
 
 /* MADV_DONTNEED on n ranges (address order, none overlapping), in one system call where the
- * kernel allows it, so that the TLB is flushed once for all of them. */
-void um_os_dontneed_ranges(const struct iovec *ranges, unsigned n);
+ * kernel allows it, so that the TLB is flushed once for all of them. False if some range was
+ * refused (EINVAL: its pages are locked in memory, and stay mapped). */
+bool um_os_dontneed_ranges(const struct iovec *ranges, unsigned n);
+/* The end of the mapped part of [lo, hi) that starts at lo (lo itself if lo is not mapped),
+ * found with mincore(): where the kernel stops an mprotect() that meets a hole. */
+uintptr_t um_os_mapped_end(uintptr_t lo, uintptr_t hi);
 
 /* File I/O by system call: the shim interposes the libc functions of the same names. */
 ssize_t um_os_pread(int fd, void *buf, size_t len, off_t off);

@@ -44,6 +44,12 @@ void um_runtime_child_locks(void);
  * 0, or -1 (um_rt.uffd unchanged). */
 int um_runtime_reopen_uffd(void);
 
+/* Whether UFFDMAP_PATHS was given (and valid): the shim has work in this process. */
+static inline bool um_runtime_configured(void)
+{
+    return atomic_load_explicit(&um_rt.state, memory_order_acquire) != UM_OFF;
+}
+
 static inline bool um_runtime_active(void)
 {
     int s = atomic_load_explicit(&um_rt.state, memory_order_acquire);
@@ -80,6 +86,17 @@ bool um_unmap(void *addr, size_t len, int *result);
 /* Registry write lock held: hand [lo, hi) to the kernel's mapping of the file (handover.c).
  * 0, the errno of a write-back that failed, or -1 (ENOMEM, nothing done). */
 int um_handover_locked(uintptr_t lo, uintptr_t hi);
+/* The same; private copies in [lo, hi) are dropped unless keep_private. */
+int um_handover_range_locked(uintptr_t lo, uintptr_t hi, bool keep_private);
+/* Files that are the kernel's in this process (handover.c): their later mappings pass. Whether
+ * a file is one; make one (registry write lock held; its ranges are not handed over yet); hand
+ * over every managed range of those files; make the files mapped in [lo, hi) such files and
+ * hand over all their ranges, those in [lo, hi) first (dropping private copies there unless
+ * keep_private). */
+bool um_kernel_file(dev_t dev, ino_t ino);
+void um_kernel_file_add_locked(dev_t dev, ino_t ino);
+void um_handover_kernel_files_locked(void);
+void um_handover_files_locked(uintptr_t lo, uintptr_t hi, bool keep_private);
 /* Registry write lock held: cut [lo, hi) out of the registry (unmapping it if `unmap`); -1
  * with errno if that cannot be done (unmap.c). */
 int um_cut_locked(uintptr_t lo, uintptr_t hi, bool unmap);
@@ -136,6 +153,16 @@ int um_forget_locked(void *addr, size_t len); /* registry write lock held; -1 EN
  * lock held. */
 void um_prefetch_locked(const struct um_entry *e, uintptr_t lo, uintptr_t hi, void *buf,
                         size_t most);
+
+/* Locking memory (lock.c). Before mlock()/mlock2() of [addr, addr + len): managed ranges
+ * there are handed to the kernel. mlockall()/munlockall() as the kernel's, leaving the core's
+ * own memory unlocked (0, or -1 and errno). Whether mlockall(MCL_FUTURE) is in effect: files
+ * are then mapped by the kernel. */
+void um_lock_range(const void *addr, size_t len);
+int um_mlockall(int flags);
+int um_munlockall(void);
+bool um_lock_future(void);
+void um_lock_reset_after_fork(void);
 
 /* Serve one page fault (filler.c). */
 struct um_filler;

@@ -29,6 +29,9 @@ NEXT(int, mprotect, (void *addr, size_t len, int prot), (addr, len, prot),
      (SYS_mprotect, addr, len, prot))
 NEXT(void *, mremap, (void *old, size_t old_len, size_t new_len, int flags, void *new_addr),
      (old, old_len, new_len, flags, new_addr), (SYS_mremap, old, old_len, new_len, flags, new_addr))
+NEXT(int, mlock, (const void *addr, size_t len), (addr, len), (SYS_mlock, addr, len))
+NEXT(int, mlock2, (const void *addr, size_t len, unsigned flags), (addr, len, flags),
+     (SYS_mlock2, addr, len, flags))
 NEXT(ssize_t, read, (int fd, void *buf, size_t len), (fd, buf, len), (SYS_read, fd, buf, len))
 NEXT(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len),
      (SYS_write, fd, buf, len))
@@ -91,6 +94,8 @@ void um_next_resolve(void)
     RESOLVE(madvise);
     RESOLVE(mprotect);
     RESOLVE(mremap);
+    RESOLVE(mlock);
+    RESOLVE(mlock2);
     RESOLVE(read);
     RESOLVE(write);
     RESOLVE(pread);

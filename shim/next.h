@@ -13,6 +13,8 @@ int um_next_msync(void *addr, size_t len, int flags);
 int um_next_madvise(void *addr, size_t len, int advice);
 int um_next_mprotect(void *addr, size_t len, int prot);
 void *um_next_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
+int um_next_mlock(const void *addr, size_t len);
+int um_next_mlock2(const void *addr, size_t len, unsigned flags);
 
 struct iovec;
 ssize_t um_next_read(int fd, void *buf, size_t len);

@@ -195,7 +195,7 @@ static void to_kernel_keeps_private_copies(void **state)
     struct um_entry e = {.start = (uintptr_t)a, .end = (uintptr_t)a + 4 * P, .off = 0,
                          .prot = PROT_READ | PROT_WRITE, .map = m};
     assert_int_equal(um_entry_to_kernel(&e, (uintptr_t)a, (uintptr_t)a), 0); /* empty: nothing */
-    um_entry_to_kernel_keeping_private(&e, e.start, e.end);
+    um_entry_to_kernel_keeping_private(&e, e.start, e.end, NULL);
     assert_int_equal(a[P + 7], 0x5a); /* the private copy stayed */
     assert_int_equal(a[P], 0);        /* with the rest of what it held */
     assert_int_equal(a[0], 'A');      /* the file, through the kernel */
