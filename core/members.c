@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -69,6 +70,18 @@ int um_members_init(void)
     return 0;
 }
 
+/* Whether the robust mutex m is held by a thread that lives, read from its futex word: the
+ * holder's thread id, which the kernel replaces by FUTEX_OWNER_DIED when that thread is gone.
+ * Read, not trylock()ed: a lock taken, even for a moment, joins the caller's robust list, and
+ * glibc then writes into the mutex before it on that list, which may be a program's mutex in
+ * a page the caller's own fault is waiting for. (glibc keeps the futex word first in
+ * pthread_mutex_t.) */
+static bool held(pthread_mutex_t *m)
+{
+    uint32_t word = atomic_load((_Atomic uint32_t *)(void *)&m->__data.__lock);
+    return (word & FUTEX_TID_MASK) && !(word & FUTEX_OWNER_DIED);
+}
+
 static bool alive_in(struct um_member *t, unsigned i)
 {
     int pid = atomic_load(&t[i].pid);
@@ -79,14 +92,7 @@ static bool alive_in(struct um_member *t, unsigned i)
     /* Joined, its agent not running yet: alive while its process is. */
     if (!atomic_load(&t[i].holding))
         return kill(pid, 0) == 0 || errno == EPERM;
-    int rc = pthread_mutex_trylock(&t[i].alive);
-    if (rc == EBUSY)
-        return true;
-    if (rc == EOWNERDEAD)
-        pthread_mutex_consistent(&t[i].alive);
-    if (rc == 0 || rc == EOWNERDEAD)
-        pthread_mutex_unlock(&t[i].alive);
-    return false;
+    return held(&t[i].alive);
 }
 
 bool um_member_alive(unsigned i)
