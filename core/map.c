@@ -33,20 +33,26 @@ static void release(struct um_mapping *m)
     um_domains_collect();
 }
 
-static bool servable_request(int prot, int flags)
+static bool valid_type(int flags)
 {
     int type = flags & MAP_TYPE;
-    if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
+    return type == MAP_SHARED || type == MAP_PRIVATE || type == MAP_SHARED_VALIDATE;
+}
+
+static bool servable_request(int prot, int flags)
+{
+    if (!valid_type(flags))
         return false; /* the kernel's EINVAL */
     if (flags & ~SERVED_FLAGS) {
-        um_warn_once("mmap flags %#x are not served by the shim; such mappings go to the kernel",
+        um_warn_once("mmap flags %#x are not served by the shim; such mappings, and the other "
+                     "mappings of their files, go to the kernel",
                      flags & ~SERVED_FLAGS);
         return false;
     }
     if (prot != PROT_READ && prot != (PROT_READ | PROT_WRITE)) {
         /* Executable, write-only and PROT_NONE mappings are not served yet. */
         um_warn_once("mappings with protection %#x are not served by the shim yet; such "
-                     "mappings go to the kernel",
+                     "mappings, and the other mappings of their files, go to the kernel",
                      prot);
         return false;
     }
@@ -253,18 +259,17 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
     return UM_MANAGED;
 }
 
-/* Under mlockall(MCL_FUTURE) the kernel would lock, and populate, the range before it is
- * registered (lock.c): the file goes to the kernel, its managed ranges with it. */
-static enum um_map_result locked_future(const struct stat *st)
+/* A mapping of the file goes to the kernel (a request the shim does not serve, or one under
+ * mlockall(MCL_FUTURE), which the kernel would lock and populate before it is registered:
+ * lock.c). A file mapped partly by the kernel and partly from the cache would show each side's
+ * stores late or never on the other: the whole file goes, its managed ranges with it
+ * (handover.c), and its later mappings. */
+static void file_to_kernel(const struct stat *st)
 {
-    um_warn_once("files mapped while mlockall(MCL_FUTURE) is in effect are locked in memory, "
-                 "which a bounded cache cannot do; they are mapped by the kernel from then on");
     um_registry_wrlock(&um_rt.registry);
     um_kernel_file_add_locked(st->st_dev, st->st_ino);
     um_handover_kernel_files_locked();
     um_registry_unlock(&um_rt.registry);
-    um_stat_add(&um_stats.passed, 1);
-    return UM_PASS;
 }
 
 enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, off_t off,
@@ -276,6 +281,9 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
     if (!rule)
         return UM_PASS;
     if (!servable_request(prot, flags)) {
+        /* Its other mappings must see this one's stores, and it theirs. */
+        if (valid_type(flags))
+            file_to_kernel(&st);
         um_stat_add(&um_stats.passed, 1);
         return UM_PASS;
     }
@@ -284,8 +292,14 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
         errno = err;
         return UM_FAILED;
     }
-    if (um_lock_future())
-        return locked_future(&st);
+    if (um_lock_future()) {
+        um_warn_once("files mapped while mlockall(MCL_FUTURE) is in effect are locked in "
+                     "memory, which a bounded cache cannot do; they are mapped by the kernel "
+                     "from then on");
+        file_to_kernel(&st);
+        um_stat_add(&um_stats.passed, 1);
+        return UM_PASS;
+    }
     if (um_kernel_file(st.st_dev, st.st_ino)) {
         um_stat_add(&um_stats.passed, 1);
         return UM_PASS; /* its other mappings are the kernel's (handover.c) */
