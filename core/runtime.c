@@ -206,6 +206,7 @@ static void leave_image(const char *when)
          * hang the process. */
         if (pthread_rwlock_timedwrlock(&um_rt.registry.lock, &deadline) == 0) {
             write_back_before_leaving(when);
+            um_domains_release_presence();
             um_registry_unlock(&um_rt.registry);
         } else {
             um_error("could not write back stores %s: the registry stayed locked", when);
