@@ -42,7 +42,7 @@ static void check_remove(const struct um_entry *e, uintptr_t lo, uintptr_t hi, v
     (void)lo;
     (void)hi;
     struct advice *a = arg;
-    if (!a->err && !(e->map->shared && (e->prot & PROT_WRITE)))
+    if (!a->err && !e->map->maywrite) /* the kernel's test: not the protection now */
         a->err = EACCES;
 }
 
@@ -233,6 +233,8 @@ static void check_protect(const struct um_entry *e, uintptr_t lo, uintptr_t hi, 
     /* Stores through a shared mapping are tracked only if it was registered for it, which
      * it is when its file could be written (map.c): the kernel's EACCES otherwise. */
     if (e->map->shared && (p->prot & PROT_WRITE) && !e->map->wp)
+        p->err = EACCES;
+    if ((p->prot & PROT_EXEC) && !e->map->mayexec) /* a noexec mount: the memfd is not */
         p->err = EACCES;
 }
 

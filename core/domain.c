@@ -11,6 +11,7 @@
 #include "fds.h"
 #include "group.h"
 #include "os.h"
+#include "runtime.h"
 #include "shm.h"
 #include "uffd.h"
 
@@ -38,6 +39,7 @@ static struct um_view *view_new(struct um_domain *d, int memfd, int fd, bool wri
     v->memfd = memfd;
     v->fd = fd;
     v->direct_fd = -1;
+    v->presence_fd = -1;
     atomic_init(&v->wb_fd, -1);
     v->writable = writable;
     pthread_mutex_init(&v->stream_lock, NULL);
@@ -166,12 +168,15 @@ void um_view_close(struct um_view *v)
         um_fd_close_file(v->direct_fd);
     if (atomic_load(&v->wb_fd) >= 0)
         um_fd_close_file(atomic_load(&v->wb_fd));
+    if (v->presence_fd >= 0)
+        um_fd_close(v->presence_fd); /* a fork child's may be its parent's too: kept linked */
 }
 
 void um_view_free(struct um_view *v)
 {
     if (!v)
         return;
+    um_release_presence(v);
     um_view_close(v);
     um_os_free(v->ranges, v->ranges_cap * sizeof *v->ranges);
     um_os_free(v, sizeof *v);

@@ -54,6 +54,7 @@ struct um_view {
     int memfd;
     int fd;                 /* the file, read-write where it can be opened so */
     int direct_fd;          /* the file opened O_DIRECT for cold fills; -1: none */
+    int presence_fd;        /* the file's lock file (sharing.c), or -1 */
     bool direct_always;     /* UFFDMAP_IO=direct */
     bool writable;          /* fd is open for writing: write-back possible from here */
     _Atomic int wb_fd;      /* else the file opened for writing on demand, or -1 (writeback.c) */

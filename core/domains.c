@@ -189,6 +189,31 @@ void um_domains_fork_child(unsigned child)
     }
 }
 
+void um_domains_release_presence(void)
+{
+    for (struct um_view *v = views; v; v = v->next)
+        if (!others_remain(v->dom))
+            um_release_presence(v);
+}
+
+static void renumber(int *fd, int from, int to)
+{
+    if (*fd == from)
+        *fd = to;
+}
+
+void um_domains_renumber(int from, int to)
+{
+    for (struct um_view *v = views; v; v = v->next) {
+        renumber(&v->memfd, from, to);
+        renumber(&v->fd, from, to);
+        renumber(&v->direct_fd, from, to);
+        renumber(&v->presence_fd, from, to);
+        int wb = from;
+        atomic_compare_exchange_strong(&v->wb_fd, &wb, to);
+    }
+}
+
 void um_domains_abandon(unsigned child, bool close_fds)
 {
     for (struct um_view *v = views; v; v = v->next) {

@@ -34,5 +34,10 @@ void um_domains_fork_child(unsigned child);
  * the parent's descriptor table) and forget them, writing nothing back (the blocks are the
  * parent's). */
 void um_domains_abandon(unsigned child, bool close_fds);
+/* Leaving the process image: drop the presence locks (sharing.c) of the views no other living
+ * member shares. */
+void um_domains_release_presence(void);
+/* Descriptor `from`, held by views, is now `to` (vacate.c). */
+void um_domains_renumber(int from, int to);
 
 #endif

@@ -11,6 +11,7 @@
 
 #define TRACKED 65536 /* descriptors above this are not protected */
 #define HIGH_START 1024
+#define DOMAIN_FDS 4 /* the most one more domain takes: memfd, file, O_DIRECT file, presence */
 
 static _Atomic uint64_t owned[TRACKED / 64];
 static _Atomic int owned_count;
@@ -39,20 +40,42 @@ bool um_fd_owned(int fd)
     return fd >= 0 && fd < TRACKED && (atomic_load(&owned[fd / 64]) >> (fd % 64) & 1);
 }
 
-int um_fd_adopt(int fd)
+bool um_fd_room_for_domain(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+        return true;
+    return (rlim_t)(atomic_load(&owned_count) + DOMAIN_FDS) * 4 <= rl.rlim_cur;
+}
+
+/* A copy of fd at a high number, close-on-exec; -1 if none can be had. */
+static int high_copy(int fd)
 {
     struct rlimit rl;
     int start = HIGH_START;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         rl.rlim_cur <= (rlim_t)start * 2)
         start = (int)(rl.rlim_cur / 2);
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, start);
+    return fcntl(fd, F_DUPFD_CLOEXEC, start);
+}
+
+int um_fd_adopt(int fd)
+{
+    int high = high_copy(fd);
     if (high >= 0) {
         close(fd);
         fd = high;
     }
     mark(fd, true);
     return fd;
+}
+
+int um_fd_copy(int fd)
+{
+    int high = high_copy(fd);
+    if (high >= 0)
+        mark(high, true);
+    return high;
 }
 
 void um_fd_close(int fd)

@@ -10,6 +10,9 @@
 /* Move fd to a high number (close-on-exec) and remember it; returns the new number, or fd
  * itself if it cannot be moved. */
 int um_fd_adopt(int fd);
+/* A copy of one of ours at another high number (close-on-exec), remembered; -1 with errno if
+ * none can be had. */
+int um_fd_copy(int fd);
 /* Close a descriptor of ours and forget it. */
 void um_fd_close(int fd);
 /* A descriptor of one of the program's files (not a memfd, nor a file of the core's own):
@@ -25,5 +28,12 @@ bool um_fd_owned(int fd);
  * of a mapping): while it holds less than an eighth of RLIMIT_NOFILE, so that programs keep the
  * descriptors they count on. */
 bool um_fd_room_for_extra(void);
+/* Whether the core may set up one more domain (its descriptors): while it would hold at most a
+ * quarter of RLIMIT_NOFILE. Beyond, new files go to the kernel's mmap, which holds none. */
+bool um_fd_room_for_domain(void);
+/* Before the program's dup2()/dup3() onto fd, one of ours: move it to another number, each
+ * holder of it told (the registry write-locked meanwhile), and close fd. 0, or -1 with errno
+ * (then fd is unchanged). Defined in vacate.c. */
+int um_fd_vacate(int fd);
 
 #endif

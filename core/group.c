@@ -286,6 +286,14 @@ struct um_group *um_group_join(const char *name, bool *fresh)
     return g;
 }
 
+void um_group_renumber(int from, int to)
+{
+    if (dir_fd == from)
+        dir_fd = to;
+    if (region_fd == from)
+        region_fd = to;
+}
+
 void um_group_joined(void)
 {
     if (region_fd >= 0)

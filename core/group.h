@@ -63,6 +63,9 @@ int um_group_pages_fd(const struct um_domain *d);
 /* Remove d's page file (its last member let go of it). */
 void um_group_unlink_pages(const struct um_domain *d);
 
+/* Descriptor `from` of the group's is now `to` (vacate.c). */
+void um_group_renumber(int from, int to);
+
 /* At exit: leave the group; the last member removes its files, after writing back what dead
  * members left dirty. */
 void um_group_leave(void);

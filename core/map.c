@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "domains.h"
@@ -217,12 +218,17 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
                      path, (unsigned long long)(UM_DOMAIN_MAX_BYTES >> 30));
         return UM_PASS;
     }
+    if (!um_domains_find(st->st_dev, st->st_ino) && !um_fd_room_for_domain()) {
+        um_warn_once("the shim holds a quarter of RLIMIT_NOFILE's descriptors: mappings of "
+                     "further files go to the kernel, so that the program keeps the rest");
+        return UM_PASS;
+    }
     struct um_view *v = view_for(fd, st, path, rule);
     if (!v) {
         um_warn_once("%s: cannot set up its cache (%m); such mappings go to the kernel", path);
         return UM_PASS;
     }
-    if (!um_claim_presence(v->fd, prot, flags, path)) {
+    if (!um_claim_presence(v, prot, flags, path)) {
         um_domains_collect();
         return UM_PASS;
     }
@@ -235,16 +241,39 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
     m->ra_mode = um_config_readahead(&um_rt.cfg, rule);
     m->ra_max = um_config_readahead_max(&um_rt.cfg, rule);
     m->wp = needs_tracking(prot, flags, v);
-    int map_flags = (flags & MAP_TYPE) == MAP_PRIVATE ? MAP_PRIVATE : MAP_SHARED;
+    int mode = fcntl(fd, F_GETFL);
+    struct statvfs vfs;
+    m->maywrite = m->shared && mode >= 0 && (mode & O_ACCMODE) == O_RDWR;
+    m->mayexec = fstatvfs(fd, &vfs) || !(vfs.f_flag & ST_NOEXEC);
+    /* MAP_SHARED_VALIDATE kept: the kernel refuses flags (MAP_FIXED_NOREPLACE among them)
+     * with EOPNOTSUPP only once the address is known, as it does for the file itself. */
+    int map_flags = (flags & MAP_TYPE) == MAP_PRIVATE ? MAP_PRIVATE : flags & MAP_TYPE;
     map_flags |= MAP_NORESERVE | (flags & KEPT_FLAGS);
     void *p = um_os_mmap(addr, len, prot, map_flags, v->memfd, off);
     if (p == MAP_FAILED) {
         int err = errno;
         release(m);
+        if (err == ENOMEM) {
+            /* The kernel accepted the request (kernel_verdict()): what the core itself holds
+             * (RLIMIT_AS, vm.max_map_count) left no room. The kernel's mapping may fit. */
+            um_warn_once("%s: no address space left for the cache's mapping; such mappings "
+                         "go to the kernel",
+                         path);
+            return UM_PASS;
+        }
         errno = err;
         return UM_FAILED;
     }
     uintptr_t lo = (uintptr_t)p;
+    /* Room for the entry, for a cut of it and for the domain's copy of the ranges, taken only
+     * now: memory the core takes and keeps before the program's mapping is made could leave
+     * too little address space (RLIMIT_AS) for the kernel's mapping when this one fails. */
+    if (um_registry_reserve(&um_rt.registry, 2) ||
+        um_view_reserve_ranges(v, um_rt.registry.count + 2)) {
+        um_os_munmap(p, len);
+        release(m);
+        return UM_PASS;
+    }
     if (um_registry_insert(&um_rt.registry, lo, lo + len, (uint64_t)off, prot, m)) {
         um_os_munmap(p, len);
         release(m);
@@ -280,6 +309,14 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
     const struct um_path_rule *rule = matching_file(fd, path, sizeof path, &st);
     if (!rule)
         return UM_PASS;
+    /* A memfd that may still be sealed: F_SEAL_WRITE must fail (EBUSY) while a writable
+     * mapping of it exists, which the kernel can tell only of its own mappings. */
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals >= 0 && !(seals & F_SEAL_SEAL)) {
+        um_warn_once("%s can be sealed: its mappings go to the kernel", path);
+        um_stat_add(&um_stats.passed, 1);
+        return UM_PASS;
+    }
     if (!servable_request(prot, flags)) {
         /* Its other mappings must see this one's stores, and it theirs. */
         if (valid_type(flags))

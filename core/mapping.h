@@ -19,6 +19,9 @@ struct um_mapping {
     int prot, flags;       /* as the application asked (entries hold the protection now) */
     bool shared;           /* MAP_SHARED: stores reach the file */
     bool wp;               /* registered for write-protect faults: stores are tracked */
+    bool maywrite;         /* MAP_SHARED of a descriptor open for writing (the kernel's
+                            * VM_MAYWRITE): mprotect(PROT_WRITE), MADV_REMOVE allowed */
+    bool mayexec;          /* its file is not on a noexec mount (VM_MAYEXEC) */
     struct um_ra ra;       /* read-ahead state and madvise() hint */
     int ra_mode;           /* enum um_ra_mode, from the path's rule or the process */
     size_t ra_max;         /* bytes read ahead at most */

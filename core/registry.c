@@ -99,6 +99,11 @@ int um_registry_reserve_cut(struct um_registry *r)
     return reserve(r, r->count + 1);
 }
 
+int um_registry_reserve(struct um_registry *r, size_t n)
+{
+    return reserve(r, r->count + n);
+}
+
 int um_registry_insert(struct um_registry *r, uintptr_t start, uintptr_t end, uint64_t off,
                        int prot, struct um_mapping *m)
 {

@@ -84,6 +84,8 @@ int um_registry_set_dontfork(struct um_registry *r, uintptr_t lo, uintptr_t hi, 
 /* Make room for the one entry a cut may add. Call before an irreversible step whose outcome
  * the cut records, so that the cut cannot fail after it. -1 with errno = ENOMEM. */
 int um_registry_reserve_cut(struct um_registry *r);
+/* Room for n more entries. -1 with errno = ENOMEM. */
+int um_registry_reserve(struct um_registry *r, size_t n);
 /* Remove [lo, hi) from every entry, splitting where needed (on_cut and on_orphan may be NULL). -1 with errno = ENOMEM (nothing
  * changed) when a split cannot get room; never after um_registry_reserve_cut succeeded. */
 int um_registry_cut(struct um_registry *r, uintptr_t lo, uintptr_t hi, um_cut_fn on_cut,

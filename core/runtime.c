@@ -196,31 +196,35 @@ static void write_back_before_leaving(const char *when)
 #define EXIT_LOCK_SECONDS 5
 
 /* Leaving the process image (exit, exec): nothing of the cache survives in it. */
-static void leave_image(const char *when)
+static void leave_image(const char *when, bool exiting)
 {
-    if (atomic_load(&um_rt.state) == UM_RUNNING && !um_registry_empty(&um_rt.registry)) {
-        struct timespec deadline;
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += EXIT_LOCK_SECONDS;
-        /* Bounded: exit() from a signal handler that interrupted a munmap() of ours must not
-         * hang the process. */
-        if (pthread_rwlock_timedwrlock(&um_rt.registry.lock, &deadline) == 0) {
+    if (atomic_load(&um_rt.state) != UM_RUNNING)
+        return;
+    bool mapped = !um_registry_empty(&um_rt.registry);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += EXIT_LOCK_SECONDS;
+    /* Bounded: exit() from a signal handler that interrupted a munmap() of ours must not
+     * hang the process. */
+    if (pthread_rwlock_timedwrlock(&um_rt.registry.lock, &deadline) == 0) {
+        if (mapped)
             write_back_before_leaving(when);
-            um_registry_unlock(&um_rt.registry);
-        } else {
-            um_error("could not write back stores %s: the registry stayed locked", when);
-        }
+        if (exiting) /* not before an exec, which may fail: the mappings would stay */
+            um_domains_release_presence(); /* views kept for other members too */
+        um_registry_unlock(&um_rt.registry);
+    } else if (mapped) {
+        um_error("could not write back stores %s: the registry stayed locked", when);
     }
 }
 
 void um_runtime_before_exec(void)
 {
-    leave_image("before exec");
+    leave_image("before exec", false);
 }
 
 void um_runtime_exit(void)
 {
-    leave_image("at exit");
+    leave_image("at exit", true);
     if (atomic_load(&um_rt.state) == UM_RUNNING)
         um_group_leave();
     if (um_rt.cfg.stats == UM_STATS_TEXT || um_rt.cfg.stats == UM_STATS_JSON)

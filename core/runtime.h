@@ -103,9 +103,14 @@ int um_cut_locked(uintptr_t lo, uintptr_t hi, bool unmap);
 
 struct stat;
 
-/* Take this process's lock on the file's presence byte through fd (our own descriptor); false
- * if another process's managed mappings conflict: the mapping goes to the kernel. */
-bool um_claim_presence(int fd, int prot, int flags, const char *path);
+/* Take this process's presence locks for a new mapping of v's file (sharing.c); false if
+ * another process's managed mappings conflict, or that cannot be told: the mapping goes to the
+ * kernel. */
+struct um_view;
+bool um_claim_presence(struct um_view *v, int prot, int flags, const char *path);
+/* Drop them, and remove the file's lock file if no other process holds it: no member process
+ * other than this one may share v's descriptors any more. */
+void um_release_presence(struct um_view *v);
 
 /* The file fstat() described is about to be truncated to `size` bytes (O_TRUNC, truncate(),
  * a shrinking ftruncate()): stores past it are dropped, not written back (coherence.c). */

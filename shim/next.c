@@ -50,6 +50,8 @@ NEXT(ssize_t, pwritev, (int fd, const struct iovec *iov, int n, off_t off), (fd,
 NEXT(int, close, (int fd), (fd), (SYS_close, fd))
 NEXT(int, close_range, (unsigned first, unsigned last, int flags), (first, last, flags),
      (SYS_close_range, first, last, flags))
+NEXT(int, dup2, (int old, int new), (old, new), (SYS_dup2, old, new))
+NEXT(int, dup3, (int old, int new, int flags), (old, new, flags), (SYS_dup3, old, new, flags))
 NEXT(int, ftruncate, (int fd, off_t len), (fd, len), (SYS_ftruncate, fd, len))
 NEXT(int, fallocate, (int fd, int mode, off_t off, off_t len), (fd, mode, off, len),
      (SYS_fallocate, fd, mode, off, len))
@@ -106,6 +108,8 @@ void um_next_resolve(void)
     RESOLVE(pwritev);
     RESOLVE(close);
     RESOLVE(close_range);
+    RESOLVE(dup2);
+    RESOLVE(dup3);
     RESOLVE(ftruncate);
     RESOLVE(fallocate);
     RESOLVE(openat);

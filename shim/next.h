@@ -28,6 +28,8 @@ ssize_t um_next_pwritev(int fd, const struct iovec *iov, int n, off_t off);
 int um_next_ftruncate(int fd, off_t len);
 int um_next_close(int fd);
 int um_next_close_range(unsigned first, unsigned last, int flags);
+int um_next_dup2(int old, int new);
+int um_next_dup3(int old, int new, int flags);
 int um_next_fallocate(int fd, int mode, off_t off, off_t len);
 
 int um_next_openat(int dirfd, const char *path, int flags, mode_t mode);

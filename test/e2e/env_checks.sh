@@ -106,7 +106,7 @@ else
 fi
 
 syms=$(nm -D --defined-only "$so" | awk '{print $3}' | LC_ALL=C sort | tr '\n' ' ')
-[ "$syms" = "_Fork clone close close_range closefrom creat creat64 execl execle execlp execv execve execveat execvp execvpe fallocate fallocate64 fexecve ftruncate ftruncate64 madvise mlock mlock2 mlockall mmap mmap64 mprotect mremap msync munlockall munmap open open64 openat openat64 pread pread64 preadv preadv64 pwrite pwrite64 pwritev pwritev64 read readv truncate truncate64 write writev " ] && ok "exports only the interposed functions" ||
+[ "$syms" = "_Fork clone close close_range closefrom creat creat64 dup2 dup3 execl execle execlp execv execve execveat execvp execvpe fallocate fallocate64 fexecve ftruncate ftruncate64 madvise mlock mlock2 mlockall mmap mmap64 mprotect mremap msync munlockall munmap open open64 openat openat64 pread pread64 preadv preadv64 pwrite pwrite64 pwritev pwritev64 read readv truncate truncate64 write writev " ] && ok "exports only the interposed functions" ||
     fail "exported symbols: $syms"
 
 rm -f "$file" "$dir/out" "$dir/err"
