@@ -51,13 +51,15 @@ static void hand_shared_writable_to_kernel(bool no_room)
             break;
         if (no_room)
             um_warn_once("fork(): no room for another process in the page cache: shared "
-                         "writable mappings are handed to the kernel, so that parent and child "
-                         "see each other's stores");
+                         "writable mappings (their files) are handed to the kernel, so that "
+                         "parent and child see each other's stores");
         else
             um_warn_once("a child made by clone(), or by _Fork() beside other threads, cannot "
-                         "share the page cache: shared writable mappings are handed to the "
-                         "kernel, so that parent and child see each other's stores");
-        um_handover_locked(r.lo, r.hi);
+                         "share the page cache: shared writable mappings (their files) are handed "
+                         "to the kernel, so that parent and child see each other's stores");
+        /* The whole file, and its later mappings here: a second mapping served from the
+         * cache would not see the stores made through the kernel's (handover.c). */
+        um_handover_files_locked(r.lo, r.hi, true);
     }
 }
 
