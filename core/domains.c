@@ -189,6 +189,14 @@ void um_domains_fork_child(unsigned child)
     }
 }
 
+struct um_view *um_domains_marked_kernel(bool (*marked)(const struct um_view *v))
+{
+    for (struct um_view *v = views; v; v = v->next)
+        if (marked(v))
+            return v;
+    return NULL;
+}
+
 void um_domains_release_presence(void)
 {
     for (struct um_view *v = views; v; v = v->next)

@@ -37,6 +37,8 @@ void um_domains_abandon(unsigned child, bool close_fds);
 /* Leaving the process image: drop the presence locks (sharing.c) of the views no other living
  * member shares. */
 void um_domains_release_presence(void);
+/* The first view here for which marked() is true, or NULL. Registry lock held. */
+struct um_view *um_domains_marked_kernel(bool (*marked)(const struct um_view *v));
 /* Descriptor `from`, held by views, is now `to` (vacate.c). */
 void um_domains_renumber(int from, int to);
 

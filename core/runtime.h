@@ -111,6 +111,9 @@ bool um_claim_presence(struct um_view *v, int prot, int flags, const char *path)
 /* Drop them, and remove the file's lock file if no other process holds it: no member process
  * other than this one may share v's descriptors any more. */
 void um_release_presence(struct um_view *v);
+/* Another process left a file this one caches to the kernel because the two caches conflict:
+ * hand it to the kernel here too (sharing.c). Every POLL_MS at most; from the evictor. */
+void um_sharing_poll(void);
 
 /* The file fstat() described is about to be truncated to `size` bytes (O_TRUNC, truncate(),
  * a shrinking ftruncate()): stores past it are dropped, not written back (coherence.c). */

@@ -15,17 +15,29 @@
  *                    exclusive if one is shared writable;
  *   GROUPS + h(g)    a process of group g (shared lock);
  *   WRITERS + h(g)   a process of group g with a shared writable mapping (shared lock).
+ *   KERNEL           a process that left the file to the kernel because of such a conflict
+ *                    (shared lock, for the rest of its life).
  * A newcomer takes its own locks first and then looks for the others' (F_OFD_GETLK), so that of
- * two newcomers at once at least one sees the other. */
+ * two newcomers at once at least one sees the other.
+ *
+ * On a conflict every cache gives the file up, not only the newcomer's: the newcomer hands
+ * its own ranges of the file to the kernel, marks KERNEL, drops its cache locks and waits (up
+ * to HANDOVER_WAIT_MS) until the other caches have dropped theirs; each of them sees the mark
+ * within POLL_MS (um_sharing_poll(), on its evictor thread), writes its stores back, hands its
+ * ranges of the file to the kernel and drops its locks. From then on every mapping of the file
+ * in those processes, and in later ones that see the mark, is the kernel's: one page cache. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "domain.h"
+#include "domains.h"
 #include "fds.h"
 #include "group.h"
 #include "log.h"
@@ -34,10 +46,14 @@
 
 #define GATE ((off_t)0)
 #define PRESENCE ((off_t)1)
+#define KERNEL ((off_t)2)
 #define GROUPS (PRESENCE + 16)
 #define GROUP_SLOTS ((off_t)1 << 16)
 #define WRITERS (GROUPS + GROUP_SLOTS)
 #define REOPEN_TRIES 8
+#define POLL_MS 100
+#define HANDOVER_WAIT_MS 3000
+#define MARKS 64
 
 static bool writable_shared(int prot, int flags)
 {
@@ -93,6 +109,12 @@ static bool conflicts_alone(int fd, bool writer)
     return held(fd, F_WRLCK, writer ? GROUPS : WRITERS, GROUP_SLOTS);
 }
 
+/* Whether v's file is marked KERNEL by some process. */
+static bool held_kernel(const struct um_view *v)
+{
+    return v->presence_fd >= 0 && held(v->presence_fd, F_WRLCK, KERNEL, 1);
+}
+
 static void lock_name(dev_t dev, ino_t ino, char *out, size_t n)
 {
     snprintf(out, n, "%llx-%llx.presence", (unsigned long long)dev, (unsigned long long)ino);
@@ -142,6 +164,78 @@ static int open_lock_file(dev_t dev, ino_t ino)
     return fd < 0 ? -1 : um_fd_adopt(fd);
 }
 
+/* Lock files whose KERNEL byte this process holds: kept open to its end. */
+static int marks[MARKS];
+static unsigned nmarks;
+
+static void mark_kernel(const struct um_view *v)
+{
+    if (nmarks == MARKS)
+        return; /* the file is the kernel's here all the same (handover.c) */
+    int fd = open_lock_file(v->dom->dev, v->dom->ino);
+    if (fd < 0)
+        return;
+    if (set_lock(fd, F_RDLCK, KERNEL, 1, F_OFD_SETLK)) {
+        um_fd_close(fd);
+        return;
+    }
+    marks[nmarks++] = fd;
+}
+
+/* Whether a cache other than ours holds a lock on the file (fd: a descriptor of its lock file
+ * that holds none of those). */
+static bool cached_elsewhere(int fd)
+{
+    return held(fd, F_WRLCK, PRESENCE, 1) || held(fd, F_WRLCK, GROUPS, 2 * GROUP_SLOTS);
+}
+
+/* With the registry write lock held: v's file goes to the kernel here, for good, and this
+ * process's cache gives up its claim on it. */
+static void give_up(struct um_view *v)
+{
+    /* Ours from here: the view may go with the last range handed over. Closed only after the
+     * hand-over wrote the stores back, so that a process waiting for the locks to go then
+     * reads them from the file. */
+    int fd = v->presence_fd;
+    v->presence_fd = -1;
+    um_kernel_file_add_locked(v->dom->dev, v->dom->ino);
+    um_handover_kernel_files_locked();
+    if (fd >= 0)
+        um_fd_close(fd); /* every lock of this cache's on the file goes with it */
+}
+
+/* The newcomer's side of a conflict (see the top of this file). */
+static void resolve_conflict(struct um_view *v)
+{
+    mark_kernel(v);
+    give_up(v);
+    int fd = nmarks ? marks[nmarks - 1] : -1;
+    for (unsigned ms = 0; fd >= 0 && cached_elsewhere(fd) && ms < HANDOVER_WAIT_MS; ms += 10)
+        usleep(10 * 1000); /* the others look every POLL_MS: a bounded wait, said below */
+    if (fd >= 0 && cached_elsewhere(fd))
+        um_warn_once("another process still caches a file this one maps (stopped?): it may "
+                     "see this process's stores late");
+}
+
+void um_sharing_poll(void)
+{
+    static _Atomic uint64_t last; /* one evictor of several looks */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    uint64_t then = atomic_load(&last);
+    if (ms - then < POLL_MS || um_registry_empty(&um_rt.registry) ||
+        !atomic_compare_exchange_strong(&last, &then, ms))
+        return;
+    um_registry_wrlock(&um_rt.registry);
+    for (struct um_view *v; (v = um_domains_marked_kernel(held_kernel));) {
+        um_warn_once("a process that cannot share this one's cache maps a file this one "
+                     "caches, and one of them writes: the file is handed to the kernel");
+        give_up(v);
+    }
+    um_registry_unlock(&um_rt.registry);
+}
+
 bool um_claim_presence(struct um_view *v, int prot, int flags, const char *path)
 {
     if (v->presence_fd < 0)
@@ -154,13 +248,15 @@ bool um_claim_presence(struct um_view *v, int prot, int flags, const char *path)
     }
     bool writer = writable_shared(prot, flags);
     int fd = v->presence_fd;
-    bool conflict = um_group_current() ? conflicts_in_group(fd, writer, um_rt.cfg.group)
-                                       : conflicts_alone(fd, writer);
+    bool conflict = held(fd, F_WRLCK, KERNEL, 1) ||
+                    (um_group_current() ? conflicts_in_group(fd, writer, um_rt.cfg.group)
+                                        : conflicts_alone(fd, writer));
     if (!conflict)
         return true;
     um_warn_once("%s is managed by another process in a way that cannot stay coherent with "
-                 "this mapping: it is served by the kernel",
+                 "this mapping: it is served by the kernel, in every process that maps it",
                  path);
+    resolve_conflict(v);
     return false;
 }
 

@@ -77,8 +77,10 @@ static void *filler_main(void *arg)
 static _Noreturn void *evictor_main(void *arg)
 {
     (void)arg;
-    for (;;)
-        um_cache_evictor_step(um_rt.cache, 1000);
+    for (;;) {
+        um_cache_evictor_step(um_rt.cache, 100);
+        um_sharing_poll();
+    }
 }
 
 /* The live statistics file, rewritten every UFFDMAP_STATS_INTERVAL seconds. */
