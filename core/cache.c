@@ -17,8 +17,10 @@
 #include "stats.h"
 
 #define NSHARDS 8u
-/* Fruitless eviction attempts (each followed by a yield) before charging over the budget. */
-#define OVERCOMMIT_AFTER 20000u
+/* How long a fill waits for room that eviction cannot make before it charges over the
+ * budget. */
+#define OVERCOMMIT_AFTER_MS 2000u
+#define ROOM_WAIT_MS 10u
 
 static struct um_shard *shard_of(struct um_cache *c, uint32_t f)
 {
@@ -138,6 +140,13 @@ void um_cache_set_share(struct um_cache *c, unsigned slot, const struct um_polic
     c->slot_share[slot] = share;
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000 + 1; /* never 0 */
+}
+
 static void signal_pressure(struct um_cache *c)
 {
     if (atomic_exchange(&c->pressure, 1))
@@ -152,24 +161,37 @@ static void charge_to(struct um_cache *c, _Atomic size_t *counter, size_t limit,
                       unsigned slot)
 {
     size_t cur = atomic_load(counter);
-    unsigned futile = 0;
+    uint64_t stuck_since = 0; /* ms; 0: eviction made room last time */
+    bool over = false;
     for (;;) {
-        if (cur + bytes <= limit || futile > OVERCOMMIT_AFTER) {
+        if (cur + bytes <= limit || over) {
             if (atomic_compare_exchange_weak(counter, &cur, cur + bytes))
                 break;
             continue;
         }
-        /* Full: make room on this thread. When every charged byte belongs to a fill still in
-         * flight there is nothing to evict yet; those fills finish without needing us. When
-         * it stays so, dirty pages cannot be written back (disk full, I/O errors): go over
-         * the budget rather than drop data or stop serving faults. */
+        /* Full: make room on this thread. When every frame is being filled or written back
+         * there is nothing to evict yet: wait until one settles (each does without needing
+         * us). When that lasts, dirty blocks cannot be written back (disk full, I/O errors) or
+         * the budget is too small for the fills at once: go over the budget rather than drop
+         * data or stop serving faults. `settled` is read before the attempt, so a frame that
+         * settles after it ends the wait at once. */
+        uint32_t seen = atomic_load(&c->settled);
         if (evict_in(c, slot, cur + bytes - limit)) {
-            futile = 0;
+            stuck_since = 0;
         } else {
-            sched_yield();
-            if (++futile > OVERCOMMIT_AFTER)
-                um_warn_once("the page cache is over its budget: dirty pages cannot be "
-                             "written back");
+            uint64_t now = now_ms();
+            if (!stuck_since)
+                stuck_since = now;
+            if (now - stuck_since >= OVERCOMMIT_AFTER_MS) {
+                over = true;
+                um_warn_once("the page cache is over its budget: for %u s no block could be "
+                             "evicted (all being filled or written back, or dirty blocks that "
+                             "cannot be written)", OVERCOMMIT_AFTER_MS / 1000);
+            } else {
+                atomic_fetch_add(&c->room_waiters, 1);
+                um_futex_wait_ms(&c->settled, seen, ROOM_WAIT_MS);
+                atomic_fetch_sub(&c->room_waiters, 1);
+            }
         }
         cur = atomic_load(counter);
     }
@@ -222,6 +244,10 @@ static void wake_waiters(struct um_cache *c, uint32_t f)
 {
     if (atomic_load(&c->waiters))
         um_futex_wake(&c->frames[f].state);
+    /* A frame that settles may be a victim now: wake fills waiting for room (charge_to()). */
+    atomic_fetch_add(&c->settled, 1);
+    if (atomic_load(&c->room_waiters))
+        um_futex_wake(&c->settled);
 }
 
 /* With the frame's shard lock held, before it becomes BUSY. */

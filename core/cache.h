@@ -110,6 +110,8 @@ struct um_cache {
      * process-shared condition variable hangs its broadcasters once a waiter dies (seen). */
     _Atomic uint32_t pressure;
     _Atomic unsigned waiters; /* threads in um_cache_wait(): state changes wake them only then */
+    _Atomic uint32_t settled; /* bumped as a frame settles: a futex word for fills awaiting room */
+    _Atomic unsigned room_waiters;
     bool background; /* evictor threads exist */
 };
 

@@ -15,8 +15,9 @@
  *                    exclusive if one is shared writable;
  *   GROUPS + h(g)    a process of group g (shared lock);
  *   WRITERS + h(g)   a process of group g with a shared writable mapping (shared lock).
- *   KERNEL           a process that left the file to the kernel because of such a conflict
- *                    (shared lock, for the rest of its life).
+ *   KERNEL           a process that gave the file to the kernel because of such a conflict
+ *                    (shared lock, for the rest of its life: its mappings of the file are
+ *                    the kernel's, and a cache elsewhere would not see their stores).
  * A newcomer takes its own locks first and then looks for the others' (F_OFD_GETLK), so that of
  * two newcomers at once at least one sees the other.
  *
@@ -168,18 +169,21 @@ static int open_lock_file(dev_t dev, ino_t ino)
 static int marks[MARKS];
 static unsigned nmarks;
 
-static void mark_kernel(const struct um_view *v)
+/* This process maps v's file by the kernel from now on: a cache of it elsewhere would not see
+ * its stores. A descriptor of the lock file holding the mark, or -1. */
+static int mark_kernel(const struct um_view *v)
 {
     if (nmarks == MARKS)
-        return; /* the file is the kernel's here all the same (handover.c) */
+        return -1; /* the file is the kernel's here all the same (handover.c) */
     int fd = open_lock_file(v->dom->dev, v->dom->ino);
     if (fd < 0)
-        return;
+        return -1;
     if (set_lock(fd, F_RDLCK, KERNEL, 1, F_OFD_SETLK)) {
         um_fd_close(fd);
-        return;
+        return -1;
     }
     marks[nmarks++] = fd;
+    return fd;
 }
 
 /* Whether a cache other than ours holds a lock on the file (fd: a descriptor of its lock file
@@ -190,26 +194,26 @@ static bool cached_elsewhere(int fd)
 }
 
 /* With the registry write lock held: v's file goes to the kernel here, for good, and this
- * process's cache gives up its claim on it. */
-static void give_up(struct um_view *v)
+ * process's cache gives up its claim on it. Returns the descriptor holding the mark, or -1. */
+static int give_up(struct um_view *v)
 {
     /* Ours from here: the view may go with the last range handed over. Closed only after the
      * hand-over wrote the stores back, so that a process waiting for the locks to go then
      * reads them from the file. */
     int fd = v->presence_fd;
     v->presence_fd = -1;
+    int mark = mark_kernel(v);
     um_kernel_file_add_locked(v->dom->dev, v->dom->ino);
     um_handover_kernel_files_locked();
     if (fd >= 0)
         um_fd_close(fd); /* every lock of this cache's on the file goes with it */
+    return mark;
 }
 
 /* The newcomer's side of a conflict (see the top of this file). */
 static void resolve_conflict(struct um_view *v)
 {
-    mark_kernel(v);
-    give_up(v);
-    int fd = nmarks ? marks[nmarks - 1] : -1;
+    int fd = give_up(v);
     for (unsigned ms = 0; fd >= 0 && cached_elsewhere(fd) && ms < HANDOVER_WAIT_MS; ms += 10)
         usleep(10 * 1000); /* the others look every POLL_MS: a bounded wait, said below */
     if (fd >= 0 && cached_elsewhere(fd))
@@ -231,7 +235,7 @@ void um_sharing_poll(void)
     for (struct um_view *v; (v = um_domains_marked_kernel(held_kernel));) {
         um_warn_once("a process that cannot share this one's cache maps a file this one "
                      "caches, and one of them writes: the file is handed to the kernel");
-        give_up(v);
+        (void)give_up(v);
     }
     um_registry_unlock(&um_rt.registry);
 }
