@@ -30,13 +30,13 @@ static void first_piece(const struct um_entry *e, uintptr_t lo, uintptr_t hi, vo
         *first = lo;
 }
 
-uintptr_t um_managed_run(uintptr_t lo, uintptr_t hi, bool *managed)
+uintptr_t um_managed_run(uintptr_t lo, uintptr_t hi, int *prot)
 {
     struct um_registry *r = &um_rt.registry;
     um_registry_rdlock(r);
     const struct um_entry *e = um_registry_find(r, lo);
     uintptr_t end = hi;
-    *managed = e != NULL;
+    *prot = e ? e->prot : -1;
     if (e)
         end = e->end < hi ? e->end : hi;
     else

@@ -59,7 +59,9 @@ static void hand_shared_writable_to_kernel(bool no_room)
                          "to the kernel, so that parent and child see each other's stores");
         /* The whole file, and its later mappings here: a second mapping served from the
          * cache would not see the stores made through the kernel's (handover.c). */
-        um_handover_files_locked(r.lo, r.hi, true);
+        if (um_handover_files_locked(r.lo, r.hi, true) && um_registry_overlaps(&um_rt.registry,
+                                                                               r.lo, r.hi))
+            break; /* no memory to replace it: the child goes alone beside it, as before */
     }
 }
 

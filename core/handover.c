@@ -135,9 +135,10 @@ void um_handover_kernel_files_locked(void)
     }
 }
 
-void um_handover_files_locked(uintptr_t lo, uintptr_t hi, bool keep_private)
+int um_handover_files_locked(uintptr_t lo, uintptr_t hi, bool keep_private)
 {
     um_registry_for_each(&um_rt.registry, lo, hi, note_file, NULL);
-    um_handover_range_locked(lo, hi, keep_private);
+    int err = um_handover_range_locked(lo, hi, keep_private);
     um_handover_kernel_files_locked();
+    return err;
 }

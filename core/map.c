@@ -211,6 +211,8 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
                                   const struct stat *st, const char *path,
                                   const struct um_path_rule *rule, void **out)
 {
+    if (um_kernel_file(st->st_dev, st->st_ino))
+        return UM_PASS; /* given to the kernel since the caller looked (handover.c) */
     if ((flags & MAP_FIXED) && um_forget_locked(addr, len))
         return UM_FAILED;
     if ((uint64_t)off + len > UM_DOMAIN_MAX_BYTES) {
@@ -349,6 +351,7 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
     um_registry_wrlock(&um_rt.registry);
     enum um_map_result r = install(addr, rounded, prot, flags, fd, off, &st, path, rule, out);
     um_registry_unlock(&um_rt.registry);
+    um_sharing_wait();
     if (r == UM_MANAGED) {
         um_stat_add(&um_stats.mappings, 1);
         um_debug("serving %s at %p (+%zu)", path, *out, rounded);

@@ -96,7 +96,7 @@ int um_handover_range_locked(uintptr_t lo, uintptr_t hi, bool keep_private);
 bool um_kernel_file(dev_t dev, ino_t ino);
 void um_kernel_file_add_locked(dev_t dev, ino_t ino);
 void um_handover_kernel_files_locked(void);
-void um_handover_files_locked(uintptr_t lo, uintptr_t hi, bool keep_private);
+int um_handover_files_locked(uintptr_t lo, uintptr_t hi, bool keep_private);
 /* Registry write lock held: cut [lo, hi) out of the registry (unmapping it if `unmap`); -1
  * with errno if that cannot be done (unmap.c). */
 int um_cut_locked(uintptr_t lo, uintptr_t hi, bool unmap);
@@ -114,15 +114,18 @@ void um_release_presence(struct um_view *v);
 /* Another process left a file this one caches to the kernel because the two caches conflict:
  * hand it to the kernel here too (sharing.c). Every POLL_MS at most; from the evictor. */
 void um_sharing_poll(void);
+/* After a mapping that met such a conflict went to the kernel, with no lock held: wait (with a
+ * bound) until the other caches of its file have given it up (sharing.c). */
+void um_sharing_wait(void);
 
 /* The file fstat() described is about to be truncated to `size` bytes (O_TRUNC, truncate(),
  * a shrinking ftruncate()): stores past it are dropped, not written back (coherence.c). */
 void um_file_truncating(const struct stat *st, uint64_t size);
 /* Whether the file fstat() described is mapped by the shim (coherence.c). */
 bool um_file_managed(const struct stat *st);
-/* The end of the run of [lo, hi) that starts at lo and is all managed memory (*managed true)
- * or all not (coherence.c). */
-uintptr_t um_managed_run(uintptr_t lo, uintptr_t hi, bool *managed);
+/* The end of the run of [lo, hi) that starts at lo and is all one managed range (*prot its
+ * protection) or all not managed (*prot -1) (coherence.c). */
+uintptr_t um_managed_run(uintptr_t lo, uintptr_t hi, int *prot);
 /* Before a read (invalidate false) or around a write or size change (invalidate true) of
  * bytes [off, off + len) of that file: keep its managed mappings coherent with it. */
 void um_file_sync(const struct stat *st, uint64_t off, uint64_t len, bool invalidate);

@@ -210,12 +210,25 @@ static int give_up(struct um_view *v)
     return mark;
 }
 
+/* The lock file whose other caches the newcomer waits for (um_sharing_wait()), or -1. */
+static _Thread_local int awaited = -1;
+
 /* The newcomer's side of a conflict (see the top of this file). */
 static void resolve_conflict(struct um_view *v)
 {
-    int fd = give_up(v);
+    awaited = give_up(v);
+    if (awaited < 0)
+        um_warn_once("a file given to the kernel here cannot be marked so (no lock file, or "
+                     "too many): other processes caching it are not told");
+}
+
+void um_sharing_wait(void)
+{
+    int fd = awaited;
+    awaited = -1;
+    /* An OFD lock cannot be waited for with a bound: its state is looked at every 10 ms. */
     for (unsigned ms = 0; fd >= 0 && cached_elsewhere(fd) && ms < HANDOVER_WAIT_MS; ms += 10)
-        usleep(10 * 1000); /* the others look every POLL_MS: a bounded wait, said below */
+        usleep(10 * 1000);
     if (fd >= 0 && cached_elsewhere(fd))
         um_warn_once("another process still caches a file this one maps (stopped?): it may "
                      "see this process's stores late");
@@ -228,8 +241,14 @@ void um_sharing_poll(void)
     clock_gettime(CLOCK_MONOTONIC, &now);
     uint64_t ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
     uint64_t then = atomic_load(&last);
-    if (ms - then < POLL_MS || um_registry_empty(&um_rt.registry) ||
-        !atomic_compare_exchange_strong(&last, &then, ms))
+    if (ms - then < POLL_MS || !atomic_compare_exchange_strong(&last, &then, ms))
+        return;
+    /* Looked for under the read lock: the write lock, which faults wait behind, only when a
+     * file is to be given up (then looked for again). */
+    um_registry_rdlock(&um_rt.registry);
+    bool found = um_domains_marked_kernel(held_kernel) != NULL;
+    um_registry_unlock(&um_rt.registry);
+    if (!found)
         return;
     um_registry_wrlock(&um_rt.registry);
     for (struct um_view *v; (v = um_domains_marked_kernel(held_kernel));) {

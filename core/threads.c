@@ -83,6 +83,17 @@ static _Noreturn void *evictor_main(void *arg)
     }
 }
 
+/* With no evictor, a thread of its own looks for files that another cache gave to the kernel
+ * (sharing.c). */
+static _Noreturn void *watch_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        usleep(100 * 1000);
+        um_sharing_poll();
+    }
+}
+
 /* The live statistics file, rewritten every UFFDMAP_STATS_INTERVAL seconds. */
 static _Noreturn void *stats_main(void *arg)
 {
@@ -145,9 +156,15 @@ int um_threads_start(void)
                 "write back blocks this one stored to");
     else
         um_members_wait_agent(); /* a member is seen alive once its agent runs */
+    unsigned evictors = 0;
     for (unsigned i = 0; i < cfg->evictors; i++)
         if (spawn(evictor_main, NULL, "uffdmap-evict"))
             um_warn("could not start evictor %u; fillers evict for themselves", i);
+        else
+            evictors++;
+    if (!evictors && spawn(watch_main, NULL, "uffdmap-watch"))
+        um_warn("could not start the watch thread: a file another process gives to the "
+                "kernel is not given up here");
     if (cfg->stats == UM_STATS_FILE && cfg->stats_interval &&
         spawn(stats_main, NULL, "uffdmap-stats"))
         um_warn("could not start the statistics thread: no live statistics");

@@ -27,11 +27,11 @@
 
 #define CHUNK (8UL << 20)
 
-static uintptr_t managed_run(uintptr_t lo, uintptr_t hi, bool *managed)
+static uintptr_t managed_run(uintptr_t lo, uintptr_t hi, int *prot)
 {
     struct um_shim_call call;
     um_shim_enter(&call);
-    uintptr_t end = um_managed_run(lo, hi, managed);
+    uintptr_t end = um_managed_run(lo, hi, prot);
     um_shim_leave(&call);
     return end;
 }
@@ -43,8 +43,9 @@ static bool any_managed(const struct iovec *iov, int n)
     for (int i = 0; i < n && !found; i++) {
         uintptr_t lo = (uintptr_t)iov[i].iov_base, len = iov[i].iov_len;
         uintptr_t hi = lo + len < lo ? UINTPTR_MAX : lo + len;
+        int prot;
         if (len && um_registry_may_overlap(r, lo, hi))
-            found = managed_run(lo, hi, &found) < hi || found;
+            found = managed_run(lo, hi, &prot) < hi || prot >= 0;
     }
     return found;
 }
@@ -71,7 +72,9 @@ static bool direct_misaligned(int fd, const struct iovec *iov, int n, uint64_t t
 
 bool um_bounce_needed(int fd, const struct iovec *iov, int n, uint64_t total)
 {
-    if (um_shim_depth || !um_runtime_active() || total == 0 || !any_managed(iov, n))
+    /* Beyond MAX_RW_COUNT the kernel shortens the call itself: left to it. */
+    if (um_shim_depth || !um_runtime_active() || total == 0 || total > 0x7ffff000u ||
+        !any_managed(iov, n))
         return false;
     int saved = errno;
     bool needed = !direct_misaligned(fd, iov, n, total);
@@ -98,17 +101,18 @@ static int slice(const struct iovec *iov, int n, uint64_t skip, size_t len, stru
 }
 
 /* Copy len bytes from buf to the program's memory at dst; returns how many arrived (fewer at
- * a bad address). Managed memory gets plain stores: process_vm_writev() would pin its pages,
- * and a block evicted under the pin would lose the bytes (as an O_DIRECT read's would). What
- * is not managed may be anything, and gets process_vm_writev(), which says EFAULT. */
+ * a bad address). Writable managed memory gets plain stores: process_vm_writev() would pin its
+ * pages, and a block evicted under the pin would lose the bytes (as an O_DIRECT read's would).
+ * The rest may be anything (read-only managed memory included) and gets process_vm_writev(),
+ * which says EFAULT where the kernel's read would. */
 static size_t put(char *dst, const char *buf, size_t len)
 {
     size_t done = 0;
     while (done < len) {
-        bool managed;
+        int prot;
         uintptr_t lo = (uintptr_t)dst + done;
-        size_t run = managed_run(lo, lo + (len - done), &managed) - lo;
-        if (managed) {
+        size_t run = managed_run(lo, lo + (len - done), &prot) - lo;
+        if (prot >= 0 && (prot & PROT_WRITE)) {
             memcpy(dst + done, buf + done, run);
         } else {
             struct iovec local = {(void *)(buf + done), run}, remote = {dst + done, run};

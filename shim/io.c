@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -50,8 +51,11 @@ static bool iov_copy(const struct iovec *iov, int n, struct iovec *out, uint64_t
     if (n && process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)local.iov_len)
         return false;
     *total = 0;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        if (out[i].iov_len > SSIZE_MAX - *total)
+            return false; /* the kernel's EINVAL */
         *total += out[i].iov_len;
+    }
     return true;
 }
 
@@ -130,14 +134,52 @@ EXPORT ssize_t read(int fd, void *buf, size_t len)
     return read_into(fd, &one, 1, len, -1);
 }
 
+/* The vector calls, once something is managed: the iovecs are copied first (a small array on
+ * the stack, larger ones in memory of their own, kept off the fast path: threads with small
+ * stacks and signal handlers call these too). off < 0: at the file position. */
+#define SMALL_IOV 64
+
+__attribute__((noinline)) static ssize_t vector_call(bool reading, int fd,
+                                                     const struct iovec *iov, int n, off_t off)
+{
+    struct iovec small[SMALL_IOV], *copy = small;
+    size_t bytes = (size_t)(n > 0 ? n : 0) * sizeof *copy;
+    if (n > SMALL_IOV && n <= IOV_MAX &&
+        (copy = um_next_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                             -1, 0)) == MAP_FAILED)
+        copy = NULL;
+    uint64_t len;
+    struct stat st;
+    ssize_t done = -2; /* the kernel's call, below */
+    if (!reading && !managed_file(fd, &st))
+        ;
+    else if (!copy || !iov_copy(iov, n, copy, &len))
+        ;
+    else if (reading)
+        done = read_into(fd, copy, n, len, off);
+    else
+        done = write_managed(fd, &st, copy, n, len, off);
+    int err = errno;
+    if (copy && copy != small)
+        um_next_munmap(copy, bytes);
+    errno = err;
+    if (done != -2)
+        return done;
+    if (reading)
+        return off < 0 ? um_next_readv(fd, iov, n) : um_next_preadv(fd, iov, n, off);
+    return off < 0 ? um_next_writev(fd, iov, n) : um_next_pwritev(fd, iov, n, off);
+}
+
+static bool anything_managed(void)
+{
+    return um_runtime_active() && !um_registry_empty(&um_rt.registry);
+}
+
 EXPORT ssize_t preadv(int fd, const struct iovec *iov, int n, off_t off)
 {
-    struct iovec copy[IOV_MAX];
-    uint64_t len;
-    if (!um_runtime_active() || um_registry_empty(&um_rt.registry) || off < 0 ||
-        !iov_copy(iov, n, copy, &len))
+    if (!anything_managed() || off < 0)
         return um_next_preadv(fd, iov, n, off);
-    return read_into(fd, copy, n, len, off);
+    return vector_call(true, fd, iov, n, off);
 }
 
 EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int n, off_t off)
@@ -145,12 +187,9 @@ EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int n, off_t off)
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
-    struct iovec copy[IOV_MAX];
-    uint64_t len;
-    if (!um_runtime_active() || um_registry_empty(&um_rt.registry) ||
-        !iov_copy(iov, n, copy, &len))
+    if (!anything_managed())
         return um_next_readv(fd, iov, n);
-    return read_into(fd, copy, n, len, -1);
+    return vector_call(true, fd, iov, n, -1);
 }
 
 EXPORT ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
@@ -176,12 +215,9 @@ EXPORT ssize_t write(int fd, const void *buf, size_t len)
 
 EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int n, off_t off)
 {
-    struct stat st;
-    struct iovec copy[IOV_MAX];
-    uint64_t len;
-    if (off < 0 || !managed_file(fd, &st) || !iov_copy(iov, n, copy, &len))
+    if (!anything_managed() || off < 0)
         return um_next_pwritev(fd, iov, n, off);
-    return write_managed(fd, &st, copy, n, len, off);
+    return vector_call(false, fd, iov, n, off);
 }
 
 EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off)
@@ -189,12 +225,9 @@ EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off)
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-    struct stat st;
-    struct iovec copy[IOV_MAX];
-    uint64_t len;
-    if (!managed_file(fd, &st) || !iov_copy(iov, n, copy, &len))
+    if (!anything_managed())
         return um_next_writev(fd, iov, n);
-    return write_managed(fd, &st, copy, n, len, -1);
+    return vector_call(false, fd, iov, n, -1);
 }
 
 /* A size change: everything from the lower of the old and new ends on may change. */
