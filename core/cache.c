@@ -100,12 +100,15 @@ static void *policy_state(struct um_cache *c, struct um_shard *s, unsigned *p)
     return s->policy_state[*p];
 }
 
-static void policy_insert(struct um_cache *c, struct um_shard *s, uint32_t f)
+/* Frame f into its policy: a new block, or one back (the policy's back(): after victim() or
+ * remove() returned it, still holding the same block). */
+static void policy_insert(struct um_cache *c, struct um_shard *s, uint32_t f, bool back)
 {
     unsigned p = c->frames[f].policy;
     void *state = policy_state(c, s, &p);
     c->frames[f].policy = p;
-    slot_ops(c, p)->insert(state, f);
+    const struct um_policy_ops *ops = slot_ops(c, p);
+    (back && ops->back ? ops->back : ops->insert)(state, f);
     s->policy_frames[p]++;
 }
 
@@ -234,7 +237,7 @@ static void rebuild_shard(struct um_cache *c, struct um_shard *s)
             c->frames[f].next_free = s->free_head;
             s->free_head = f;
         } else if (state == UM_FRAME_RESIDENT) {
-            policy_insert(c, s, f);
+            policy_insert(c, s, f, false);
         }
     }
 }
@@ -334,7 +337,7 @@ void um_cache_commit(struct um_cache *c, uint32_t f, struct um_domain *d, size_t
     struct um_shard *s = shard_of(c, f);
     lock_shard(c, s);
     atomic_store(&fr->state, UM_FRAME_RESIDENT);
-    policy_insert(c, s, f);
+    policy_insert(c, s, f, false);
     um_shm_unlock(&s->lock);
     wake_waiters(c, f);
 }
@@ -385,7 +388,7 @@ static void take_over_locked(struct um_cache *c, struct um_shard *s, uint32_t f,
              fr->block);
     if (state == UM_FRAME_BUSY && !atomic_load(&fr->dropping)) {
         atomic_store(&fr->state, UM_FRAME_RESIDENT);
-        policy_insert(c, s, f);
+        policy_insert(c, s, f, true);
         return;
     }
     if (state == UM_FRAME_FILLING && d && atomic_load(&fr->dirty)) {
@@ -393,7 +396,7 @@ static void take_over_locked(struct um_cache *c, struct um_shard *s, uint32_t f,
         if (d->pagesize > atomic_load(&fr->len))
             uncharge(c, fr->policy, d->pagesize - atomic_load(&fr->len));
         atomic_store(&fr->state, UM_FRAME_RESIDENT);
-        policy_insert(c, s, f);
+        policy_insert(c, s, f, false);
         return;
     }
     if (d && state == UM_FRAME_BUSY && um_here(d))
@@ -705,7 +708,7 @@ void um_cache_release(struct um_cache *c, uint32_t f)
     struct um_shard *s = shard_of(c, f);
     lock_shard(c, s);
     atomic_store(&c->frames[f].state, UM_FRAME_RESIDENT);
-    policy_insert(c, s, f);
+    policy_insert(c, s, f, true);
     um_shm_unlock(&s->lock);
     wake_waiters(c, f);
 }

@@ -16,7 +16,7 @@
  * must wait for a FILLING or BUSY frame to settle waits on its state word (um_cache_wait).
  *
  * Eviction has two levels for policies that count references (touch): a victim still mapped
- * is first soft-evicted (unmapped, kept in the memfd, put back in the policy unreferenced); if
+ * is first soft-evicted (unmapped, kept in the memfd, given back to the policy: back()); if
  * the program touches it again the minor fault references it, otherwise it is the victim again
  * and is evicted for good (written back, punched out of the memfd). The budget counts both.
  *

@@ -23,14 +23,19 @@ struct um_policy_ops {
     const char *name;
     size_t state_size;
     void (*init)(void *state, struct um_pnode *nodes);
-    /* A frame became resident. */
+    /* A frame became resident with a block (a fill). */
     void (*insert)(void *state, uint32_t frame);
     /* A resident frame leaves for another reason than eviction (unmap). */
     void (*remove)(void *state, uint32_t frame);
     /* Remove and return the frame to evict next, or UM_NO_FRAME when none is resident. */
     uint32_t (*victim)(void *state);
-    /* Optional: the program stored to a resident frame (the only access user space sees). */
+    /* Optional: the program used a resident frame in a way user space sees: a store's first
+     * write-protect fault, or the minor fault of a frame the cache soft-evicted (cache.h). The
+     * cache soft-evicts victims of policies with this op. */
     void (*touch)(void *state, uint32_t frame);
+    /* Optional (else insert): a frame that victim() or remove() returned is resident again with
+     * the same block: soft-evicted, or kept (its eviction failed, a claim released it). */
+    void (*back)(void *state, uint32_t frame);
 };
 
 const struct um_policy_ops *um_policy_find(const char *name);

@@ -1,11 +1,14 @@
-/* 2Q: scan-resistant eviction that learns from refaults.
+/* 2Q: scan-resistant eviction that learns from refaults and from uses it sees.
  *
  * User space is never told which resident pages were read, so recency cannot come from access
- * bits. What it does see is a fault on a block it evicted: 2Q keeps the identities (keys) of
- * recently evicted blocks in a ghost list, and a block that faults again while its key is there
- * has proven to be reused. New blocks enter A1in, a FIFO held to a quarter of the frames;
- * reused blocks enter Am, which is evicted only when A1in is small. A scan passes through A1in
- * and out again without touching Am, the working set. (Johnson and Shasha, VLDB 1994.) */
+ * bits. What it does see is a fault on a block it evicted, and the minor fault of a block the
+ * cache soft-evicted (unmapped but kept, cache.h). New blocks enter A1in, a FIFO held to a
+ * quarter of the frames. Reused blocks enter Am, which is evicted only when A1in is small: a
+ * block used after A1in's turn unmapped it, or one that faults again while its key is in a
+ * ghost list of blocks evicted from A1in. A scan passes through A1in and out again without
+ * touching Am, the working set. (Johnson and Shasha, VLDB 1994.) Am is a clock with rounds, as
+ * the clock policy (clock.c): the hand unmaps what it passes, and a block used since gets ROUNDS
+ * more turns. A frame the cache soft-evicted comes back to the list it left (back()). */
 #include <stdbool.h>
 
 #include "list.h"
@@ -13,8 +16,14 @@
 #define GHOSTS 4096       /* keys remembered per shard */
 #define TABLE (2 * GHOSTS)
 #define PROBES 16
-#define A1IN 0u
+#define A1IN 0u           /* aux & LIST: the list a frame is on */
 #define AM 1u
+#define LIST 1u
+#define USED 2u           /* used (touch()) since the hand passed */
+#define UNMAPPED 4u       /* returned by victim(), and not used since: a use would be seen */
+#define ROUNDS 8u         /* turns a used block has (in Am): aux >> ROUND_SHIFT counts them */
+#define ROUND_SHIFT 8
+#define ROUND (1u << ROUND_SHIFT)
 
 struct twoq {
     struct um_pnode *nodes;
@@ -27,15 +36,16 @@ struct twoq {
     } table[TABLE];
 };
 
-static void list_push(struct twoq *q, unsigned which, uint32_t f)
+/* Frame f to the back of the list aux names, with aux as its state. */
+static void list_push(struct twoq *q, uint32_t aux, uint32_t f)
 {
-    q->nodes[f].aux = which;
-    um_plist_push(q->nodes, &q->list[which], f);
+    q->nodes[f].aux = aux;
+    um_plist_push(q->nodes, &q->list[aux & LIST], f);
 }
 
 static void list_unlink(struct twoq *q, uint32_t f)
 {
-    um_plist_unlink(q->nodes, &q->list[q->nodes[f].aux], f);
+    um_plist_unlink(q->nodes, &q->list[q->nodes[f].aux & LIST], f);
 }
 
 static uint32_t slot_of(uint64_t key, unsigned probe)
@@ -103,24 +113,62 @@ static void twoq_insert(void *state, uint32_t f)
     list_push(q, key && remembered(q, key) ? AM : A1IN, f);
 }
 
+static void twoq_back(void *state, uint32_t f)
+{
+    struct twoq *q = state;
+    list_push(q, q->nodes[f].aux, f); /* to the list it left, with its state */
+}
+
 static void twoq_remove(void *state, uint32_t f)
 {
     list_unlink(state, f);
 }
 
+static void twoq_touch(void *state, uint32_t f)
+{
+    struct twoq *q = state;
+    q->nodes[f].aux = (q->nodes[f].aux | USED) & ~UNMAPPED;
+}
+
+/* The frame at the head of A1in or Am (from_in) leaves: returned (true) or kept (false). */
+static bool step(struct twoq *q, bool from_in, uint32_t f)
+{
+    struct um_pnode *n = &q->nodes[f];
+    uint32_t aux = n->aux;
+    list_unlink(q, f);
+    if (aux & USED) {
+        list_push(q, AM | ROUNDS << ROUND_SHIFT, f); /* reused: to Am, or kept there */
+        return false;
+    }
+    if ((aux & UNMAPPED) && aux >= ROUND) {
+        list_push(q, aux - ROUND, f); /* unmapped and unused: one round less */
+        return false;
+    }
+    /* Mapped: the cache unmaps it and it comes back (back()). Unmapped (with no rounds left
+     * in Am): evicted. The policy cannot tell which the cache will do (a block may have no
+     * mapping to unmap in this process): a block leaving A1in is remembered either way, once. */
+    if (from_in && n->key && !remembered(q, n->key))
+        remember(q, n->key);
+    n->aux = aux | UNMAPPED;
+    return true;
+}
+
 static uint32_t twoq_victim(void *state)
 {
     struct twoq *q = state;
-    uint32_t resident = q->list[A1IN].count + q->list[AM].count;
-    bool from_in = q->list[AM].count == 0 ||
-                   (q->list[A1IN].count > 0 && q->list[A1IN].count * 4 > resident);
-    uint32_t f = q->list[from_in ? A1IN : AM].head;
-    if (f == UM_NO_FRAME)
-        return UM_NO_FRAME;
-    list_unlink(q, f);
-    if (from_in && q->nodes[f].key)
-        remember(q, q->nodes[f].key);
-    return f;
+    /* Each frame is passed at most ROUNDS + 1 times before it is returned. */
+    for (uint32_t turns = (ROUNDS + 1) * (q->list[A1IN].count + q->list[AM].count) + 1;
+         turns--;) {
+        uint32_t resident = q->list[A1IN].count + q->list[AM].count;
+        bool from_in = q->list[AM].count == 0 ||
+                       (q->list[A1IN].count > 0 && q->list[A1IN].count * 4 > resident);
+        uint32_t f = q->list[from_in ? A1IN : AM].head;
+        if (f == UM_NO_FRAME)
+            return UM_NO_FRAME;
+        if (step(q, from_in, f))
+            return f;
+    }
+    return UM_NO_FRAME;
 }
 
 const struct um_policy_ops um_policy_2q = {
@@ -130,4 +178,6 @@ const struct um_policy_ops um_policy_2q = {
     .insert = twoq_insert,
     .remove = twoq_remove,
     .victim = twoq_victim,
+    .touch = twoq_touch,
+    .back = twoq_back,
 };
