@@ -19,7 +19,9 @@ struct free_block {
     struct free_block *next;
 };
 
-#define ARENA_MAGIC 0x756666646d617031ULL /* "uffdmap1" */
+/* Bumped whenever a structure that lives in a shared region changes: a process of another
+ * build then keeps a cache of its own instead of misreading the group's (group.c). */
+#define ARENA_MAGIC 0x756666646d617032ULL /* "uffdmap2" */
 
 struct arena {
     /* Read by a process attaching to a named region before it maps it (um_shm_attach()). */
