@@ -159,9 +159,11 @@ static void signal_pressure(struct um_cache *c)
 
 static unsigned evict_in(struct um_cache *c, unsigned slot, size_t want);
 
-/* Charge bytes to counter (at most `limit`), evicting from `slot` (UM_SLOTS: any) while full. */
-static void charge_to(struct um_cache *c, _Atomic size_t *counter, size_t limit, size_t bytes,
-                      unsigned slot)
+/* Charge bytes to counter (at most `limit`), evicting from `slot` (UM_SLOTS: any) while full.
+ * False, nothing charged, if the cache is full, nothing can be evicted now and the caller
+ * must not wait (!may_wait). */
+static bool charge_to(struct um_cache *c, _Atomic size_t *counter, size_t limit, size_t bytes,
+                      unsigned slot, bool may_wait)
 {
     size_t cur = atomic_load(counter);
     uint64_t stuck_since = 0; /* ms; 0: eviction made room last time */
@@ -181,6 +183,8 @@ static void charge_to(struct um_cache *c, _Atomic size_t *counter, size_t limit,
         uint32_t seen = atomic_load(&c->settled);
         if (evict_in(c, slot, cur + bytes - limit)) {
             stuck_since = 0;
+        } else if (!may_wait) {
+            return false;
         } else {
             uint64_t now = now_ms();
             if (!stuck_since)
@@ -198,17 +202,25 @@ static void charge_to(struct um_cache *c, _Atomic size_t *counter, size_t limit,
         }
         cur = atomic_load(counter);
     }
+    return true;
 }
 
-static void charge(struct um_cache *c, size_t bytes, unsigned slot)
+static bool charge(struct um_cache *c, size_t bytes, unsigned slot, bool may_wait)
 {
-    if (c->slot_share[slot])
-        charge_to(c, &c->slot_charged[slot], c->slot_share[slot], bytes, slot);
-    charge_to(c, &c->charged, c->budget, bytes, UM_SLOTS);
+    bool share = c->slot_share[slot] != 0;
+    if (share && !charge_to(c, &c->slot_charged[slot], c->slot_share[slot], bytes, slot,
+                            may_wait))
+        return false;
+    if (!charge_to(c, &c->charged, c->budget, bytes, UM_SLOTS, may_wait)) {
+        if (share)
+            atomic_fetch_sub(&c->slot_charged[slot], bytes);
+        return false;
+    }
     size_t now = atomic_load(&c->charged);
     um_stat_peak(now);
     if (c->background && now > c->high)
         signal_pressure(c);
+    return true;
 }
 
 static void uncharge(struct um_cache *c, unsigned slot, size_t bytes)
@@ -288,9 +300,21 @@ static uint32_t take_free_frame(struct um_cache *c)
     return UM_NO_FRAME;
 }
 
+static uint32_t alloc_charged(struct um_cache *c, unsigned slot);
+
 uint32_t um_cache_alloc_in(struct um_cache *c, size_t bytes, unsigned slot)
 {
-    charge(c, bytes, slot);
+    charge(c, bytes, slot, true);
+    return alloc_charged(c, slot);
+}
+
+uint32_t um_cache_try_alloc_in(struct um_cache *c, size_t bytes, unsigned slot)
+{
+    return charge(c, bytes, slot, false) ? alloc_charged(c, slot) : UM_NO_FRAME;
+}
+
+static uint32_t alloc_charged(struct um_cache *c, unsigned slot)
+{
     /* With the budget charged, at least nshards frames are free at any instant (nframes
      * covers the budget in 4 KiB frames, plus nshards). One pass over the shards can still
      * miss them all while other threads pop and push behind it, so pass again. */

@@ -127,6 +127,10 @@ int um_cache_init(struct um_cache *c, size_t budget, unsigned high_pct, unsigned
 uint32_t um_cache_alloc(struct um_cache *c, size_t bytes);
 /* The same for a frame of policy slot `slot`, charged to its share too if it has one. */
 uint32_t um_cache_alloc_in(struct um_cache *c, size_t bytes, unsigned slot);
+/* The same for a block no fault waits for (read-ahead): UM_NO_FRAME, without waiting, when
+ * the cache is full and nothing can be evicted now. A filler holding read-ahead frames it is
+ * filling must not wait for room: the others may be doing the same. */
+uint32_t um_cache_try_alloc_in(struct um_cache *c, size_t bytes, unsigned slot);
 /* Give policy slot `slot` (>= UM_NPOLICIES) policy ops and a budget share of `share` bytes. */
 void um_cache_set_share(struct um_cache *c, unsigned slot, const struct um_policy_ops *ops,
                         size_t share);

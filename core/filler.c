@@ -151,10 +151,13 @@ static void fill_run(struct um_filler *self, const struct um_entry *e, size_t k0
 }
 
 /* Take block k of d for a fill: a frame whose slot CAS succeeded, or UM_NO_FRAME if another
- * frame got there first. */
-static uint32_t take_block(struct um_domain *d, size_t k)
+ * frame got there first (or, for read-ahead, if no room can be made now). */
+static uint32_t take_block(struct um_domain *d, size_t k, bool ahead)
 {
-    uint32_t f = um_cache_alloc_in(um_rt.cache, d->pagesize, d->policy);
+    uint32_t f = ahead ? um_cache_try_alloc_in(um_rt.cache, d->pagesize, d->policy)
+                       : um_cache_alloc_in(um_rt.cache, d->pagesize, d->policy);
+    if (f == UM_NO_FRAME)
+        return f;
     /* Known before the slot names the frame: whoever takes a dead owner's fill over clears
      * the slot through them (cache.c). */
     um_rt.cache->frames[f].block = k;
@@ -171,7 +174,7 @@ static uint32_t take_block(struct um_domain *d, size_t k)
 static bool claim_block(struct um_filler *self, const struct um_entry *e, size_t k,
                         uintptr_t lo, uintptr_t hi, uintptr_t store)
 {
-    uint32_t f = take_block(e->map->dom, k);
+    uint32_t f = take_block(e->map->dom, k, false);
     if (f == UM_NO_FRAME)
         return false;
     fill_run(self, e, k, 1, &f, lo, hi, store);
@@ -190,7 +193,7 @@ static void fill_ahead(struct um_filler *self, const struct um_entry *e, size_t 
         um_entry_block_range(e, next, &blo, &bhi);
         if (blo >= bhi || (got && blo != hi) || atomic_load(&d->slots[next]) != 0)
             break;
-        uint32_t f = take_block(d, next);
+        uint32_t f = take_block(d, next, true);
         if (f == UM_NO_FRAME)
             break;
         self->run[got++] = f;
