@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define PAGE 4096UL
@@ -176,6 +177,31 @@ static inline const char *data_dir(int argc, char **argv)
     CHECK(argc >= 2, "usage: %s DATA_DIR", argv[0]);
     mkdir(argv[1], 0755);
     return argv[1];
+}
+
+/* A mapping made by the kernel itself (a raw system call the shim never sees): the oracle. */
+static inline uint8_t *kernel_map(size_t len, int prot, int flags, int fd)
+{
+    long p = syscall(SYS_mmap, NULL, len, prot, flags, fd, 0);
+    CHECK(p != -1, "kernel mmap: %s", strerror(errno));
+    return (uint8_t *)p;
+}
+
+/* Read dir/name, a file of `size` bytes (more than the budget), through a mapping: the cache
+ * evicts what it can. */
+static inline void pressure(const char *dir, const char *name, size_t size)
+{
+    char *path = make_file(dir, name, size);
+    int fd = open_ro(path);
+    const volatile uint8_t *q = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    CHECK(q != MAP_FAILED, "mmap: %s", strerror(errno));
+    unsigned sum = 0;
+    for (size_t off = 0; off < size; off += PAGE)
+        sum += q[off];
+    (void)sum;
+    munmap((void *)q, size);
+    close(fd);
+    free(path);
 }
 
 /* Whether reading *p raises SIGSEGV (a PROT_NONE range, or no mapping). */

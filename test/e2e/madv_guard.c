@@ -26,21 +26,6 @@ struct pair {
     const char *what;
 };
 
-static void pressure(const char *dir)
-{
-    char *path = make_file(dir, "madv_guard_pressure.bin", PRESSURE);
-    int fd = open_ro(path);
-    const volatile uint8_t *q = mmap(NULL, PRESSURE, PROT_READ, MAP_SHARED, fd, 0);
-    CHECK(q != MAP_FAILED, "mmap: %s", strerror(errno));
-    unsigned sum = 0;
-    for (size_t off = 0; off < PRESSURE; off += PAGE)
-        sum += q[off];
-    (void)sum;
-    munmap((void *)q, PRESSURE);
-    close(fd);
-    free(path);
-}
-
 /* The same advice on both: the same result and errno. */
 static void advise(struct pair *p, size_t pg, size_t pages, int advice)
 {
@@ -90,7 +75,7 @@ static void run(const char *dir, int fd, int type, const char *what)
     advise(&p, 9, 1, MADV_GUARD_INSTALL);
     same_view(&p, "with guards");
     store(&p, 8, 0x52);
-    pressure(dir);
+    pressure(dir, "madv_guard_pressure.bin", PRESSURE);
     same_view(&p, "with guards, after pressure");
     advise(&p, 0, 12, MADV_DONTNEED_LOCKED);
     same_view(&p, "with guards, after MADV_DONTNEED_LOCKED");

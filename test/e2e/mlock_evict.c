@@ -16,13 +16,6 @@
 
 static bool check_managed = true;
 
-static uint8_t *kernel_map(size_t len, int prot, int flags, int fd)
-{
-    long p = syscall(SYS_mmap, NULL, len, prot, flags, fd, 0);
-    CHECK(p != -1, "kernel mmap: %s", strerror(errno));
-    return (uint8_t *)p;
-}
-
 static uint8_t *managed_map(size_t len, int prot, int flags, int fd)
 {
     uint8_t *p = mmap(NULL, len, prot, flags, fd, 0);
@@ -30,20 +23,6 @@ static uint8_t *managed_map(size_t len, int prot, int flags, int fd)
     if (check_managed)
         expect_managed(p);
     return p;
-}
-
-static void pressure(const char *dir)
-{
-    char *path = make_file(dir, "mlock_evict_pressure.bin", PRESSURE);
-    int fd = open_ro(path);
-    const volatile uint8_t *q = managed_map(PRESSURE, PROT_READ, MAP_SHARED, fd);
-    unsigned sum = 0;
-    for (size_t off = 0; off < PRESSURE; off += PAGE)
-        sum += q[off];
-    (void)sum;
-    munmap((void *)q, PRESSURE);
-    close(fd);
-    free(path);
 }
 
 static void expect_resident(const uint8_t *p, size_t pages, const char *what)
@@ -87,7 +66,7 @@ int main(int argc, char **argv)
     CHECK(mlock2(p, N * PAGE, MLOCK_ONFAULT) == 0, "mlock2: %s", strerror(errno));
     CHECK(!memcmp(p, kp, N * PAGE), "private mapping differs from the kernel's once locked");
 
-    pressure(dir);
+    pressure(dir, "mlock_evict_pressure.bin", PRESSURE);
     expect_resident(s, N, "shared");
     expect_resident(p, N, "private");
     CHECK(!memcmp(s, k, N * PAGE), "shared mapping differs from the kernel's");

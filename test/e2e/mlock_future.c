@@ -15,29 +15,6 @@
 
 static bool check_managed = true;
 
-static uint8_t *kernel_map(size_t len, int prot, int flags, int fd)
-{
-    long p = syscall(SYS_mmap, NULL, len, prot, flags, fd, 0);
-    CHECK(p != -1, "kernel mmap: %s", strerror(errno));
-    return (uint8_t *)p;
-}
-
-/* Read a file of twice the budget through a mapping: the cache evicts what it can. */
-static void pressure(const char *dir)
-{
-    char *path = make_file(dir, "mlock_future_pressure.bin", PRESSURE);
-    int fd = open_ro(path);
-    const volatile uint8_t *q = mmap(NULL, PRESSURE, PROT_READ, MAP_SHARED, fd, 0);
-    CHECK(q != MAP_FAILED, "mmap: %s", strerror(errno));
-    unsigned sum = 0;
-    for (size_t off = 0; off < PRESSURE; off += PAGE)
-        sum += q[off];
-    (void)sum;
-    munmap((void *)q, PRESSURE);
-    close(fd);
-    free(path);
-}
-
 /* A mapping made under MCL_FUTURE reads what the kernel's does and keeps its stores. */
 static void future_mapping(int rw, int type, uint8_t tag)
 {
@@ -116,7 +93,7 @@ int main(int argc, char **argv)
           strerror(errno));
     for (size_t pg = 0; pg < N; pg++)
         after[pg * PAGE + 12] = 0xb1;
-    pressure(dir);
+    pressure(dir, "mlock_future_pressure.bin", PRESSURE);
     expect_resident(after, N * PAGE, "mapping made before mlockall(MCL_CURRENT)");
     for (size_t pg = 0; pg < N; pg++)
         CHECK(after[pg * PAGE + 12] == 0xb1 && k[pg * PAGE + 12] == 0xb1,
