@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
-#include <time.h>
 
 #include "log.h"
 #include "members.h"
@@ -143,12 +142,6 @@ void um_cache_set_share(struct um_cache *c, unsigned slot, const struct um_polic
     c->slot_share[slot] = share;
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000 + 1; /* never 0 */
-}
 
 static void signal_pressure(struct um_cache *c)
 {
@@ -186,7 +179,7 @@ static bool charge_to(struct um_cache *c, _Atomic size_t *counter, size_t limit,
         } else if (!may_wait) {
             return false;
         } else {
-            uint64_t now = now_ms();
+            uint64_t now = um_os_now_ms();
             if (!stuck_since)
                 stuck_since = now;
             if (now - stuck_since >= OVERCOMMIT_AFTER_MS) {
@@ -799,9 +792,7 @@ void um_cache_evictor_step(struct um_cache *c, unsigned wait_ms)
     static _Thread_local uint64_t last_sweep;
     if (!atomic_load(&c->pressure))
         um_futex_wait_ms(&c->pressure, 0, wait_ms);
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    uint64_t ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    uint64_t ms = um_os_now_ms();
     if (ms - last_sweep >= GONE_WRITERS_MS) {
         last_sweep = ms;
         write_back_gone_writers(c);

@@ -65,19 +65,13 @@ static int open_dir(void)
     return fd;
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* flock() with a bound: a member stopped while holding it must not hang the others. */
 static bool lock_file(int fd)
 {
-    uint64_t deadline = now_ms() + LOCK_WAIT_MS;
+    uint64_t deadline = um_os_now_ms() + LOCK_WAIT_MS;
     while (flock(fd, LOCK_EX | LOCK_NB)) {
-        if (errno != EWOULDBLOCK || now_ms() > deadline)
+        if (errno != EWOULDBLOCK || um_os_now_ms() > deadline)
             return false;
         struct timespec pause = {0, 2000000};
         nanosleep(&pause, NULL);

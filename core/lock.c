@@ -71,8 +71,7 @@ void um_lock_range(const void *addr, size_t len)
 /* Memory of the core's own, which must never be locked (nor populated). */
 static bool core_memory(uintptr_t lo, uintptr_t hi)
 {
-    return um_os_zone_overlaps(lo, hi) || um_shm_overlaps(lo, hi) ||
-           um_registry_overlaps(&um_rt.registry, lo, hi);
+    return um_core_memory(lo, hi) || um_registry_overlaps(&um_rt.registry, lo, hi);
 }
 
 struct lock_pass {

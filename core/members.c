@@ -9,7 +9,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -223,12 +222,6 @@ void um_members_release(unsigned slot)
     atomic_compare_exchange_strong(&table[slot].pid, &reserved, RELEASED);
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Post a request to member i and wait for its answer: 0, or EAGAIN after `wait_ms`. */
 static int ask(unsigned i, struct um_domain *d, uint64_t off, uint64_t len, uint64_t wait_ms)
@@ -240,13 +233,13 @@ static int ask(unsigned i, struct um_domain *d, uint64_t off, uint64_t len, uint
     atomic_store(&m->len, len);
     uint32_t seq = atomic_fetch_add(&m->req, 1) + 1;
     um_futex_wake(&m->req);
-    uint64_t deadline = now_ms() + wait_ms;
+    uint64_t deadline = um_os_now_ms() + wait_ms;
     int rc = 0;
     for (;;) {
         uint32_t ack = atomic_load(&m->ack);
         if ((int32_t)(ack - seq) >= 0 || !um_member_alive(i))
             break;
-        if (now_ms() > deadline) {
+        if (um_os_now_ms() > deadline) {
             rc = EAGAIN;
             break;
         }
@@ -310,8 +303,8 @@ static void answer(struct um_member *self)
 void um_members_wait_agent(void)
 {
     struct um_member *self = &table[um_domain_me()];
-    uint64_t deadline = now_ms() + AGENT_START_MS;
-    while (!atomic_load(&self->holding) && now_ms() < deadline)
+    uint64_t deadline = um_os_now_ms() + AGENT_START_MS;
+    while (!atomic_load(&self->holding) && um_os_now_ms() < deadline)
         um_futex_wait(&self->holding, 0);
 }
 

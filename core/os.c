@@ -211,6 +211,13 @@ void um_os_free(void *p, size_t len)
         um_os_munmap(p, um_page_up(len));
 }
 
+uint64_t um_os_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000 + 1;
+}
+
 /* Raised by the thread itself, synchronously: never blocked (see os.h). */
 static const int synchronous_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
 

@@ -56,6 +56,9 @@ struct um_os_quiet {
 void um_os_quiet_begin(struct um_os_quiet *q);
 void um_os_quiet_end(const struct um_os_quiet *q);
 
+/* Milliseconds on the monotonic clock, never 0 (a caller may keep 0 for "not yet"). */
+uint64_t um_os_now_ms(void);
+
 /* Threads in this process (/proc/self/stat), by system calls only (async-signal-safe); 0 if
  * unknown. */
 unsigned um_os_thread_count(void);

@@ -155,6 +155,8 @@ bool um_map_fixed_over(void *addr, size_t len, int prot, int flags, int fd, off_
  * core's own memory: true, with the notice said once and errno = ENOMEM (the call fails: its
  * tables, gone, would crash the program later). */
 bool um_fixed_over_core(void *addr, size_t len);
+/* Whether [lo, hi) overlaps memory of the core's own: its zone, or the shared region. */
+bool um_core_memory(uintptr_t lo, uintptr_t hi);
 /* Before a MAP_FIXED mapping replaces [addr, addr + len): forget managed pages there. */
 void um_forget(void *addr, size_t len);
 int um_forget_locked(void *addr, size_t len); /* registry write lock held; -1 ENOMEM */

@@ -34,7 +34,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "domain.h"
@@ -43,6 +42,7 @@
 #include "group.h"
 #include "log.h"
 #include "mapping.h"
+#include "os.h"
 #include "runtime.h"
 
 #define GATE ((off_t)0)
@@ -237,9 +237,7 @@ void um_sharing_wait(void)
 void um_sharing_poll(void)
 {
     static _Atomic uint64_t last; /* one evictor of several looks */
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    uint64_t ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    uint64_t ms = um_os_now_ms();
     uint64_t then = atomic_load(&last);
     if (ms - then < POLL_MS || !atomic_compare_exchange_strong(&last, &then, ms))
         return;

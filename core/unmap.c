@@ -108,10 +108,15 @@ bool um_map_fixed_over(void *addr, size_t len, int prot, int flags, int fd, off_
     return ours;
 }
 
+bool um_core_memory(uintptr_t lo, uintptr_t hi)
+{
+    return um_os_zone_overlaps(lo, hi) || um_shm_overlaps(lo, hi);
+}
+
 bool um_fixed_over_core(void *addr, size_t len)
 {
     uintptr_t lo = (uintptr_t)addr, hi = lo + len < lo ? UINTPTR_MAX : lo + len;
-    if (!len || (!um_os_zone_overlaps(lo, hi) && !um_shm_overlaps(lo, hi)))
+    if (!len || !um_core_memory(lo, hi))
         return false;
     um_warn_once("a mapping at %p (+%zu) would replace the shim's own memory: refused with "
                  "ENOMEM", addr, len);
