@@ -295,12 +295,12 @@ static enum um_map_result install(void *addr, size_t len, int prot, int flags, i
  * lock.c). A file mapped partly by the kernel and partly from the cache would show each side's
  * stores late or never on the other: the whole file goes, its managed ranges with it
  * (handover.c), and its later mappings. */
-static void file_to_kernel(const struct stat *st)
+static void file_to_kernel(const struct stat *st, const char *path)
 {
     um_registry_wrlock(&um_rt.registry);
-    um_kernel_file_add_locked(st->st_dev, st->st_ino);
-    um_handover_kernel_files_locked();
+    um_sharing_to_kernel_locked(path, st->st_dev, st->st_ino);
     um_registry_unlock(&um_rt.registry);
+    um_sharing_wait();
 }
 
 enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, off_t off,
@@ -322,7 +322,7 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
     if (!servable_request(prot, flags)) {
         /* Its other mappings must see this one's stores, and it theirs. */
         if (valid_type(flags))
-            file_to_kernel(&st);
+            file_to_kernel(&st, path);
         um_stat_add(&um_stats.passed, 1);
         return UM_PASS;
     }
@@ -335,15 +335,14 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
         um_warn_once("files mapped while mlockall(MCL_FUTURE) is in effect are locked in "
                      "memory, which a bounded cache cannot do; they are mapped by the kernel "
                      "from then on");
-        file_to_kernel(&st);
+        file_to_kernel(&st, path);
         um_stat_add(&um_stats.passed, 1);
         return UM_PASS;
     }
-    if (um_kernel_file(st.st_dev, st.st_ino)) {
-        um_stat_add(&um_stats.passed, 1);
-        return UM_PASS; /* its other mappings are the kernel's (handover.c) */
-    }
-    if (!um_runtime_start() || !can_track_stores(prot)) {
+    if (um_kernel_file(st.st_dev, st.st_ino) || !um_runtime_start() || !can_track_stores(prot)) {
+        /* Mapped by the kernel here, so by the kernel everywhere (its other mappings here:
+         * handover.c; other processes' caches: sharing.c). */
+        file_to_kernel(&st, path);
         um_stat_add(&um_stats.passed, 1);
         return UM_PASS;
     }

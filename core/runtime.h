@@ -118,6 +118,12 @@ void um_sharing_poll(void);
  * bound) until the other caches of its file have given it up (sharing.c). */
 void um_sharing_wait(void);
 
+/* With the registry write lock held: path (dev, ino), a file in UFFDMAP_PATHS, is mapped by
+ * the kernel in this process from now on, its managed ranges handed over (handover.c), and
+ * caches of it in other processes give it up (as on a conflict) before um_sharing_wait()
+ * returns (sharing.c). */
+void um_sharing_to_kernel_locked(const char *path, dev_t dev, ino_t ino);
+
 /* The file fstat() described is about to be truncated to `size` bytes (O_TRUNC, truncate(),
  * a shrinking ftruncate()): stores past it are dropped, not written back (coherence.c). */
 void um_file_truncating(const struct stat *st, uint64_t size);

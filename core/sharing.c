@@ -5,16 +5,22 @@
  * Processes of one group share the file's domain (group.h) and never conflict.
  *
  * Presence is told with open-file-description locks on a lock file of the file's own (device
- * and inode) in the user's directory /dev/shm/uffdmap-UID, never on the file itself: a lock
- * the program takes on the whole file (length 0 reaches every offset) would conflict with any
- * byte of it, OFD and POSIX locks conflicting even within one process. So processes of other
- * users are not seen. The lock file's bytes:
+ * and inode), never on the file itself: a lock the program takes on the whole file (length 0
+ * reaches every offset) would conflict with any byte of it, OFD and POSIX locks conflicting
+ * even within one process. The lock file is /dev/shm/uffdmap-DEV-INO.presence, one for every
+ * user, so that processes of different users (whose groups never share a cache) see each
+ * other. /dev/shm is world-writable and sticky: the lock file is opened without following a
+ * link, must be a regular file, and is trusted only if this user or root owns it. Another
+ * user's lock file (its owner could remove it while others hold it, and two processes would
+ * then look at two files) counts as a conflict: the file goes to the kernel here and the mark
+ * below tells the owner's caches to do the same. Another user can make files go to the kernel
+ * this way, never make a cache trust what it should not. The lock file's bytes:
  *   GATE             every holder, shared; a process letting go of the file removes the lock
  *                    file only if it can lock it whole, so a holder's file is never removed;
  *   PRESENCE         a process without a group: shared lock if its mappings only read,
  *                    exclusive if one is shared writable;
- *   GROUPS + h(g)    a process of group g (shared lock);
- *   WRITERS + h(g)   a process of group g with a shared writable mapping (shared lock).
+ *   GROUPS + s       a process of group g of user u, s = u * 2^16 + h(g) (shared lock);
+ *   WRITERS + s      such a process with a shared writable mapping (shared lock).
  *   KERNEL           a process that gave the file to the kernel because of such a conflict
  *                    (shared lock, for the rest of its life: its mappings of the file are
  *                    the kernel's, and a cache elsewhere would not see their stores).
@@ -29,6 +35,7 @@
  * in those processes, and in later ones that see the mark, is the kernel's: one page cache. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -49,9 +56,10 @@
 #define PRESENCE ((off_t)1)
 #define KERNEL ((off_t)2)
 #define GROUPS (PRESENCE + 16)
-#define GROUP_SLOTS ((off_t)1 << 16)
+#define GROUP_SLOTS ((off_t)1 << 48) /* 2^32 users x 2^16 group hashes */
 #define WRITERS (GROUPS + GROUP_SLOTS)
 #define REOPEN_TRIES 8
+#define GATE_WAIT_MS 1000
 #define POLL_MS 100
 #define HANDOVER_WAIT_MS 3000
 #define MARKS 64
@@ -66,7 +74,7 @@ static off_t group_slot(const char *name)
     uint32_t h = 2166136261u; /* FNV-1a */
     for (; *name; name++)
         h = (h ^ (unsigned char)*name) * 16777619u;
-    return (off_t)(h % GROUP_SLOTS);
+    return (off_t)geteuid() << 16 | (off_t)(h & 0xffff);
 }
 
 static int set_lock(int fd, short type, off_t start, off_t len, int cmd)
@@ -116,73 +124,110 @@ static bool held_kernel(const struct um_view *v)
     return v->presence_fd >= 0 && held(v->presence_fd, F_WRLCK, KERNEL, 1);
 }
 
-static void lock_name(dev_t dev, ino_t ino, char *out, size_t n)
+static void lock_path(dev_t dev, ino_t ino, char *out, size_t n)
 {
-    snprintf(out, n, "%llx-%llx.presence", (unsigned long long)dev, (unsigned long long)ino);
+    snprintf(out, n, "/dev/shm/uffdmap-%llx-%llx.presence", (unsigned long long)dev,
+             (unsigned long long)ino);
 }
 
-/* The user's private directory (created if need be), checked as group.c checks it. */
-static int open_dir(void)
+/* Opened read-write, created if missing, never through a link. Opening an existing file
+ * without O_CREAT first: with fs.protected_regular, O_CREAT of another user's file in a sticky
+ * directory fails even when the file exists. */
+static int open_or_create(const char *path)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/dev/shm/uffdmap-%u", (unsigned)geteuid());
-    mkdir(path, 0700);
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    if (fd >= 0 && (fstat(fd, &st) || st.st_uid != geteuid() || (st.st_mode & 077))) {
-        syscall(SYS_close, fd);
-        return -1;
+    for (int i = 0; i < REOPEN_TRIES; i++) {
+        int fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0 || errno != ENOENT)
+            return fd;
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            fchmod(fd, 0666); /* every user's processes lock it; the umask may have said less */
+            return fd;
+        }
+        if (errno != EEXIST)
+            return -1;
     }
-    return fd;
+    return -1;
+}
+
+/* The gate, shared. A process removing the lock file holds it exclusively for a moment; a
+ * process of another user could hold it for ever, so the wait is bounded. */
+static bool take_gate(int fd)
+{
+    for (unsigned ms = 0; ms < GATE_WAIT_MS; ms += 10) {
+        if (set_lock(fd, F_RDLCK, GATE, 1, F_OFD_SETLK) == 0)
+            return true;
+        if (errno != EAGAIN && errno != EACCES)
+            return false;
+        usleep(10 * 1000);
+    }
+    return false;
 }
 
 /* The file's lock file, opened, its gate held, and still linked (the last holder of another
- * may have removed it between our open and our lock: then the new one). -1 if none. */
-static int open_lock_file(dev_t dev, ino_t ino)
+ * may have removed it between our open and our lock: then the new one). -1 if none; *foreign
+ * set if it is another user's (see the top of this file). */
+static int open_lock_file(dev_t dev, ino_t ino, bool *foreign)
 {
-    int dir = open_dir();
-    if (dir < 0)
-        return -1;
-    char name[64];
-    lock_name(dev, ino, name, sizeof name);
+    char path[96];
+    lock_path(dev, ino, path, sizeof path);
     int fd = -1;
+    struct stat st, linked;
     for (int i = 0; i < REOPEN_TRIES && fd < 0; i++) {
-        fd = openat(dir, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fd = open_or_create(path);
         if (fd < 0)
             break;
-        /* Waits only while a process that lets go of the file removes it. */
-        struct stat st, linked;
-        int rc;
-        while ((rc = set_lock(fd, F_RDLCK, GATE, 1, F_OFD_SETLKW)) && errno == EINTR)
-            ;
-        if (rc || fstat(fd, &st) || !S_ISREG(st.st_mode) ||
-            fstatat(dir, name, &linked, AT_SYMLINK_NOFOLLOW) || linked.st_ino != st.st_ino) {
+        if (!take_gate(fd) || fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+            lstat(path, &linked) || linked.st_ino != st.st_ino || linked.st_dev != st.st_dev) {
             syscall(SYS_close, fd);
             fd = -1;
         }
     }
-    syscall(SYS_close, dir);
-    return fd < 0 ? -1 : um_fd_adopt(fd);
+    if (fd < 0)
+        return -1;
+    *foreign = st.st_uid != geteuid() && st.st_uid != 0;
+    return um_fd_adopt(fd);
 }
 
-/* Lock files whose KERNEL byte this process holds: kept open to its end. */
-static int marks[MARKS];
+/* Files whose lock file's KERNEL byte this process holds: kept open to its end. The lock
+ * orders additions; give_up() also runs under the registry's write lock, and the lock is
+ * taken after it (never the other way). */
+static struct {
+    dev_t dev;
+    ino_t ino;
+    int fd;
+} marks[MARKS];
 static unsigned nmarks;
+static pthread_mutex_t marks_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* This process maps v's file by the kernel from now on: a cache of it elsewhere would not see
- * its stores. A descriptor of the lock file holding the mark, or -1. */
-static int mark_kernel(const struct um_view *v)
+static int mark_locked(dev_t dev, ino_t ino)
 {
+    for (unsigned i = 0; i < nmarks; i++)
+        if (marks[i].dev == dev && marks[i].ino == ino)
+            return marks[i].fd;
     if (nmarks == MARKS)
         return -1; /* the file is the kernel's here all the same (handover.c) */
-    int fd = open_lock_file(v->dom->dev, v->dom->ino);
+    bool foreign;
+    int fd = open_lock_file(dev, ino, &foreign);
     if (fd < 0)
         return -1;
     if (set_lock(fd, F_RDLCK, KERNEL, 1, F_OFD_SETLK)) {
         um_fd_close(fd);
         return -1;
     }
-    marks[nmarks++] = fd;
+    marks[nmarks].dev = dev;
+    marks[nmarks].ino = ino;
+    marks[nmarks++].fd = fd;
+    return fd;
+}
+
+/* This process maps the file by the kernel from now on: a cache of it elsewhere would not see
+ * its stores. A descriptor of the lock file holding the mark, or -1. */
+static int mark_kernel(dev_t dev, ino_t ino)
+{
+    pthread_mutex_lock(&marks_lock);
+    int fd = mark_locked(dev, ino);
+    pthread_mutex_unlock(&marks_lock);
     return fd;
 }
 
@@ -202,7 +247,7 @@ static int give_up(struct um_view *v)
      * reads them from the file. */
     int fd = v->presence_fd;
     v->presence_fd = -1;
-    int mark = mark_kernel(v);
+    int mark = mark_kernel(v->dom->dev, v->dom->ino);
     um_kernel_file_add_locked(v->dom->dev, v->dom->ino);
     um_handover_kernel_files_locked();
     if (fd >= 0)
@@ -234,6 +279,22 @@ void um_sharing_wait(void)
                      "see this process's stores late");
 }
 
+void um_sharing_to_kernel_locked(const char *path, dev_t dev, ino_t ino)
+{
+    struct um_view *v = um_domains_find(dev, ino);
+    if (v) {
+        awaited = give_up(v);
+    } else {
+        um_kernel_file_add_locked(dev, ino);
+        um_handover_kernel_files_locked();
+        awaited = mark_kernel(dev, ino);
+    }
+    if (awaited < 0)
+        um_warn_once("%s is mapped by the kernel here and cannot be marked so (no usable lock "
+                     "file, or too many files): a cache of it in another process is not told",
+                     path);
+}
+
 void um_sharing_poll(void)
 {
     static _Atomic uint64_t last; /* one evictor of several looks */
@@ -259,17 +320,18 @@ void um_sharing_poll(void)
 
 bool um_claim_presence(struct um_view *v, int prot, int flags, const char *path)
 {
+    bool foreign = false;
     if (v->presence_fd < 0)
-        v->presence_fd = open_lock_file(v->dom->dev, v->dom->ino);
+        v->presence_fd = open_lock_file(v->dom->dev, v->dom->ino, &foreign);
     if (v->presence_fd < 0) {
-        um_warn_once("%s: whether other processes map it cannot be told (no lock file in "
-                     "/dev/shm/uffdmap-UID): it is served by the kernel",
+        um_warn_once("%s: whether other processes map it cannot be told (no usable lock file "
+                     "/dev/shm/uffdmap-DEV-INO.presence): it is served by the kernel",
                      path);
         return false;
     }
     bool writer = writable_shared(prot, flags);
     int fd = v->presence_fd;
-    bool conflict = held(fd, F_WRLCK, KERNEL, 1) ||
+    bool conflict = foreign || held(fd, F_WRLCK, KERNEL, 1) ||
                     (um_group_current() ? conflicts_in_group(fd, writer, um_rt.cfg.group)
                                         : conflicts_alone(fd, writer));
     if (!conflict)
@@ -288,10 +350,11 @@ void um_release_presence(struct um_view *v)
         return;
     v->presence_fd = -1;
     /* Whole: no other process holds any lock on it (our own are replaced). */
-    if (set_lock(fd, F_WRLCK, 0, 0, F_OFD_SETLK) == 0) {
-        char name[64], path[160];
-        lock_name(v->dom->dev, v->dom->ino, name, sizeof name);
-        snprintf(path, sizeof path, "/dev/shm/uffdmap-%u/%s", (unsigned)geteuid(), name);
+    struct stat st;
+    if (set_lock(fd, F_WRLCK, 0, 0, F_OFD_SETLK) == 0 && fstat(fd, &st) == 0 &&
+        st.st_uid == geteuid()) {
+        char path[96];
+        lock_path(v->dom->dev, v->dom->ino, path, sizeof path);
         unlink(path);
     }
     um_fd_close(fd);

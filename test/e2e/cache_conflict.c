@@ -1,9 +1,12 @@
-/* Two processes under the shim that cannot share a cache (different UFFDMAP_GROUPs) map one
- * file shared and writable. Every cache gives the file to the kernel when the second comes,
- * not only the newcomer's: each sees the other's stores, as with the kernel's one page cache
- * (here within a bounded wait of 5 s; the shim's own bound is 3 s). Without the preload (the
- * oracle) the same must hold at once.
+/* Two processes under the shim that cannot share a cache map one file shared and writable:
+ * first two of different UFFDMAP_GROUPs, then (as root) two of different users in the same
+ * group name, whose caches are apart all the same. Every cache gives the file to the kernel
+ * when the second comes, not only the newcomer's: each sees the other's stores, as with the
+ * kernel's one page cache (here within a bounded wait of 5 s; the shim's own bound is 3 s).
+ * Without the preload (the oracle) the same must hold at once.
  * usage: cache_conflict DATA_DIR [child FILE] */
+#include <grp.h>
+#include <pwd.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,31 +49,84 @@ static int child(const char *path)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* The child, as the user `nobody`, in this process's group (name). */
+static pid_t spawn_other_user(char **args, int out)
 {
-    if (argc == 4 && !strcmp(argv[2], "child"))
-        return child(argv[3]);
-    const char *dir = data_dir(argc, argv);
-    char *path = make_file(dir, "conflict.bin", SIZE);
+    struct passwd *pw = getpwnam("nobody");
+    CHECK(pw, "no user nobody");
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        if (dup2(out, 1) < 0 || setgroups(0, NULL) || setgid(pw->pw_gid) || setuid(pw->pw_uid))
+            _exit(111);
+        execve("/proc/self/exe", args, environ);
+        _exit(112);
+    }
+    return pid;
+}
+
+static pid_t spawn_other_group(char **args, int out)
+{
+    const char *group = getenv("UFFDMAP_GROUP");
+    static char other[128];
+    snprintf(other, sizeof other, "UFFDMAP_GROUP=%s-other", group ? group : "conflict");
+    char *saved = getenv("UFFDMAP_GROUP") ? strdup(group) : NULL;
+    putenv(other);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out, 1);
+    pid_t pid;
+    CHECK(posix_spawn(&pid, "/proc/self/exe", &fa, NULL, args, environ) == 0, "spawn");
+    if (saved)
+        setenv("UFFDMAP_GROUP", saved, 1);
+    else
+        unsetenv("UFFDMAP_GROUP");
+    free(saved);
+    return pid;
+}
+
+#define UNPRIVILEGED_UFFD "/proc/sys/vm/unprivileged_userfaultfd"
+
+static char read_sysctl(void)
+{
+    char c = 0;
+    int fd = open(UNPRIVILEGED_UFFD, O_RDONLY);
+    if (fd >= 0 && read(fd, &c, 1) != 1)
+        c = 0;
+    if (fd >= 0)
+        close(fd);
+    return c;
+}
+
+static bool write_sysctl(char c)
+{
+    int fd = open(UNPRIVILEGED_UFFD, O_WRONLY);
+    bool ok = fd >= 0 && write(fd, &c, 1) == 1;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static void restore_sysctl(void)
+{
+    write_sysctl('0');
+}
+
+static void pair(char **argv, const char *name, bool other_user)
+{
+    char *path = make_file(argv[1], name, SIZE);
+    CHECK(chmod(path, 0666) == 0, "chmod");
     int fd;
     volatile uint8_t *p = map_rw(path, &fd);
-    const char *group = getenv("UFFDMAP_GROUP");
     if (getenv("LD_PRELOAD"))
         expect_managed((const void *)p);
     p[PAGE] = 0xa1;
     (void)p[2 * PAGE];
     (void)p[3 * PAGE]; /* both cached here before the child comes */
-    char other[128];
-    snprintf(other, sizeof other, "UFFDMAP_GROUP=%s-other", group ? group : "conflict");
-    putenv(other);
     int out[2];
     CHECK(pipe(out) == 0, "pipe");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     char *args[] = {argv[0], argv[1], "child", path, NULL};
-    pid_t pid;
-    CHECK(posix_spawn(&pid, "/proc/self/exe", &fa, NULL, args, environ) == 0, "spawn");
+    pid_t pid = other_user ? spawn_other_user(args, out[1]) : spawn_other_group(args, out[1]);
     close(out[1]);
     char c;
     CHECK(read(out[0], &c, 1) == 1 && c == 'r', "child failed before its first check");
@@ -86,6 +142,30 @@ int main(int argc, char **argv)
               pread(fd, &b[2], 1, 3 * PAGE) == 1,
           "pread");
     CHECK(b[0] == 0xa1 && b[1] == 0xa2 && b[2] == 0xb3, "the file lacks a store");
-    printf("two caches of one file: each process sees the other's stores; the file has them\n");
+    close(out[0]);
+    close(fd);
+    printf("two caches of one file (%s): each process sees the other's stores; the file has "
+           "them\n",
+           other_user ? "two users" : "two groups");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && !strcmp(argv[2], "child"))
+        return child(argv[3]);
+    data_dir(argc, argv);
+    pair(argv, "conflict.bin", false);
+    if (geteuid() != 0) {
+        printf("not root: the two-user cases are not run\n");
+        return 0;
+    }
+    /* Other users get no userfaultfd by default: the child's mapping is the kernel's. */
+    pair(argv, "conflict-user.bin", true);
+    /* With it, both cache: two caches of the same group name. The setting is the machine's,
+     * put back at exit. */
+    if (read_sysctl() == '0' && write_sysctl('1')) {
+        atexit(restore_sysctl);
+        pair(argv, "conflict-users.bin", true);
+    }
     return 0;
 }
