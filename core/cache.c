@@ -542,10 +542,10 @@ static int by_block(const void *a, const void *b, void *arg)
  * fails (EINVAL) on pages locked in memory: an mlock() the shim did not see (lock.c). */
 static bool unmap_frame(struct um_cache *c, uint32_t f)
 {
-    struct iovec mapped[UM_EVICT_BATCH * 2];
+    struct iovec mapped[UM_EVICT_BATCH_INLINE * 2];
     const struct um_frame *fr = &c->frames[f];
     unsigned n = um_domain_mapped(fr->dom, um_domain_block_off(fr->dom, fr->block),
-                                  atomic_load(&fr->len), mapped, 0, UM_EVICT_BATCH * 2);
+                                  atomic_load(&fr->len), mapped, 0, UM_EVICT_BATCH_INLINE * 2);
     for (unsigned i = 0; i < n; i++)
         if (um_os_madvise(mapped[i].iov_base, mapped[i].iov_len, MADV_DONTNEED) &&
             errno == EINVAL) /* ENOMEM: part of it is not mapped (any more), the rest is done */
@@ -573,23 +573,31 @@ static unsigned keep_locked(struct um_cache *c, uint32_t *frames, unsigned n)
     return left;
 }
 
+/* The arrays of one eviction batch, `most` frames: the victims, the soft evictions' and the
+ * address ranges to unmap (two for each frame). */
+struct evict_work {
+    unsigned most;
+    uint32_t *victims, *soft;
+    struct iovec *mapped, *soft_mapped;
+};
+
 /* Drop frames[0..n) (BUSY, clean): first unmap their pages from this process's shared ranges in
  * one batched MADV_DONTNEED, which flushes the TLB once for the batch, then punch them out of
  * their memfds, adjacent blocks of a domain together (a punch of pages no longer mapped costs
  * no flush: measured 0.34 us per 4 KiB against 3-4.8 while mapped). Then clear their slots and
  * free them: pages first, slots second, as in um_cache_drop(). Frames whose pages are locked
  * are kept (a punch would zap them all the same). The number dropped. */
-static unsigned drop_frames(struct um_cache *c, uint32_t *frames, unsigned n)
+static unsigned drop_frames(struct um_cache *c, uint32_t *frames, unsigned n,
+                            const struct evict_work *w)
 {
-    struct iovec mapped[UM_EVICT_BATCH * 2];
+    struct iovec *mapped = w->mapped;
     unsigned nmapped = 0;
     qsort_r(frames, n, sizeof frames[0], by_block, c->frames);
     for (unsigned i = 0; i < n; i++) {
         struct um_frame *fr = &c->frames[frames[i]];
         uint64_t off = um_domain_block_off(fr->dom, fr->block);
         atomic_store(&fr->dropping, true);
-        nmapped = um_domain_mapped(fr->dom, off, fr->len, mapped, nmapped,
-                                   UM_EVICT_BATCH * 2);
+        nmapped = um_domain_mapped(fr->dom, off, fr->len, mapped, nmapped, w->most * 2);
     }
     if (!um_os_dontneed_ranges(mapped, merge_ranges(mapped, nmapped)))
         n = keep_locked(c, frames, n); /* frames stays sorted */
@@ -645,9 +653,9 @@ static void foreign_evict(struct um_cache *c, uint32_t f)
 }
 
 struct soft_batch {
-    uint32_t frames[UM_EVICT_BATCH];
-    struct iovec mapped[UM_EVICT_BATCH * 2];
-    unsigned n, nmapped;
+    uint32_t *frames;
+    struct iovec *mapped;
+    unsigned n, nmapped, most;
 };
 
 /* Whether BUSY victim f is soft-evicted rather than evicted: its policy counts references, it
@@ -661,7 +669,7 @@ static bool soft_candidate(struct um_cache *c, uint32_t f, struct soft_batch *b)
     struct um_domain *d = fr->dom;
     unsigned before = b->nmapped;
     b->nmapped = um_domain_mapped(d, um_domain_block_off(d, fr->block), atomic_load(&fr->len),
-                                  b->mapped, b->nmapped, UM_EVICT_BATCH * 2);
+                                  b->mapped, b->nmapped, b->most * 2);
     if (b->nmapped == before)
         return false;
     b->frames[b->n++] = f;
@@ -687,16 +695,17 @@ static unsigned soften(struct um_cache *c, struct soft_batch *b)
 }
 
 /* Evict at least `want` bytes of slot `slot` (UM_SLOTS: of any) where there are, writing dirty
- * frames back first. Evictions go in batches of a 64th of the budget (at most UM_EVICT_BATCH
- * frames) so that the TLB shootdowns they cost -- measured as a quarter of all CPU time of a
- * sequential scan when paid per block -- are paid once per batch. The number evicted. */
-static unsigned evict_in(struct um_cache *c, unsigned slot, size_t want)
+ * frames back first, in one batch of at most w->most frames. Evictions go in batches of a 64th
+ * of the budget so that the TLB shootdowns they cost -- measured as a quarter of all CPU time of
+ * a sequential scan when paid per block -- are paid once per batch. The number evicted. */
+static unsigned evict_batch(struct um_cache *c, unsigned slot, size_t want,
+                            const struct evict_work *w)
 {
-    uint32_t victims[UM_EVICT_BATCH];
-    struct soft_batch soft = {.n = 0};
+    uint32_t *victims = w->victims;
+    struct soft_batch soft = {.frames = w->soft, .mapped = w->soft_mapped, .most = w->most};
     if (want < c->budget / 64)
         want = c->budget / 64;
-    unsigned n = claim_victims(c, slot, want, victims, UM_EVICT_BATCH), kept = 0;
+    unsigned n = claim_victims(c, slot, want, victims, w->most), kept = 0;
     for (unsigned i = 0; i < n; i++) {
         uint32_t f = victims[i];
         if (soft_candidate(c, f, &soft))
@@ -712,7 +721,39 @@ static unsigned evict_in(struct um_cache *c, unsigned slot, size_t want)
         else
             victims[kept++] = f;
     }
-    return soften(c, &soft) + drop_frames(c, victims, kept);
+    return soften(c, &soft) + drop_frames(c, victims, kept, w);
+}
+
+/* A batch on the caller's stack: UM_EVICT_BATCH_INLINE frames (a fill making room on the
+ * fault's path, or a program's thread in madvise(MADV_WILLNEED), whose stack may be small). */
+static unsigned evict_in(struct um_cache *c, unsigned slot, size_t want)
+{
+    uint32_t victims[UM_EVICT_BATCH_INLINE], soft[UM_EVICT_BATCH_INLINE];
+    struct iovec mapped[UM_EVICT_BATCH_INLINE * 2], soft_mapped[UM_EVICT_BATCH_INLINE * 2];
+    struct evict_work w = {UM_EVICT_BATCH_INLINE, victims, soft, mapped, soft_mapped};
+    return evict_batch(c, slot, want, &w);
+}
+
+/* The evictor's batches: up to UM_EVICT_BATCH frames, so a 64th of the budget in 4 KiB frames
+ * too. Victims of random access are scattered, and each costs a shootdown of its own (pages
+ * mapped by UFFDIO_CONTINUE are dirty: the kernel flushes per range); in one larger call the
+ * rest of the work is shared. Measured with bench-memfd-floor (4 KiB blocks, random order,
+ * 128 MiB): 21-26 us of MADV_DONTNEED per victim in batches of 512 against 42-56 in batches of
+ * 32. Off the fault path, the evictor can take the time a larger batch needs. */
+static unsigned evict_large(struct um_cache *c, size_t want)
+{
+    static _Thread_local struct evict_work w;
+    if (!w.most) {
+        size_t frames = UM_EVICT_BATCH * sizeof(uint32_t);
+        size_t ranges = UM_EVICT_BATCH * 2 * sizeof(struct iovec);
+        char *p = um_os_alloc(2 * frames + 2 * ranges); /* kept for the thread's life */
+        if (!p)
+            return evict_in(c, UM_SLOTS, want);
+        w = (struct evict_work){UM_EVICT_BATCH, (uint32_t *)p, (uint32_t *)(p + frames),
+                                (struct iovec *)(p + 2 * frames),
+                                (struct iovec *)(p + 2 * frames + ranges)};
+    }
+    return evict_batch(c, UM_SLOTS, want, &w);
 }
 
 unsigned um_cache_evict(struct um_cache *c, size_t want)
@@ -799,7 +840,7 @@ void um_cache_evictor_step(struct um_cache *c, unsigned wait_ms)
     }
     if (!atomic_load(&c->pressure))
         return;
-    for (size_t now; (now = um_cache_charged(c)) > c->low && um_cache_evict(c, now - c->low);)
+    for (size_t now; (now = um_cache_charged(c)) > c->low && evict_large(c, now - c->low);)
         ;
     atomic_store(&c->pressure, 0);
     /* A fill may have crossed `high` after the loop ended but before the flag dropped, and

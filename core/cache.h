@@ -41,8 +41,10 @@ struct um_domain;
 #define UM_MAX_SHARES 8
 #define UM_SLOTS (UM_NPOLICIES + UM_MAX_SHARES)
 
-/* Frames evicted together at most (see evict_in()). */
-#define UM_EVICT_BATCH 32u
+/* Frames evicted together at most (see evict_in()): by the evictor thread, and by any other
+ * thread (a filler making room for its fill, on the fault's path). */
+#define UM_EVICT_BATCH 512u
+#define UM_EVICT_BATCH_INLINE 32u
 
 enum um_frame_state {
     UM_FRAME_FREE,

@@ -3,8 +3,8 @@
  * Every managed mapping of the file maps that memfd (MAP_SHARED or MAP_PRIVATE, as the program
  * asked), whatever path, descriptor or address it was mapped under, and in every process that
  * inherited the domain through fork(): all of them see the same pages, as through the kernel's
- * page cache. The core never maps the memfd itself: fills pwrite() into it and write-back copies
- * out of it by file I/O, so no mapping of it is ever left unregistered (a touch there would put
+ * page cache. The core never maps the memfd itself: fills put pages into it with UFFDIO_COPY
+ * through the program's shared range or pwrite(), and write-back copies out of it by file I/O, so no mapping of it is ever left unregistered (a touch there would put
  * a page of zeros into the memfd).
  *
  * The domain (struct um_domain) lives in memory shared with fork children (shm.h): blocks are

@@ -107,6 +107,26 @@ size_t um_uffd_continue(int uffd, uintptr_t dst, size_t len, bool wp)
     return done > len ? len : done;
 }
 
+size_t um_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, bool wp)
+{
+    size_t done = 0;
+    while (done < len) {
+        struct uffdio_copy copy = {
+            .dst = dst + done,
+            .src = (uintptr_t)src + done,
+            .len = len - done,
+            .mode = wp ? UFFDIO_COPY_MODE_WP : 0,
+        };
+        if (ioctl(uffd, UFFDIO_COPY, &copy) == 0)
+            return len;
+        if (copy.copy > 0)
+            done += (size_t)copy.copy;
+        if (errno != EAGAIN) /* EAGAIN: a mapping change is pending, or partly done: go on */
+            break;
+    }
+    return done;
+}
+
 int um_uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect)
 {
     struct uffdio_writeprotect wp = {

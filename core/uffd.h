@@ -42,6 +42,13 @@ int um_uffd_register(int uffd, uintptr_t addr, size_t len, bool wp);
  * waiters. Returns the number of bytes now present from dst on (pages already present count);
  * less than len on error. */
 size_t um_uffd_continue(int uffd, uintptr_t dst, size_t len, bool wp);
+/* Put a copy of [src, src + len) into the pages of the memfd behind [dst, dst + len), which
+ * must have none, and map them there (write-protected when `wp`), waking waiters: the store and
+ * the map of a fill in one call. Only for MAP_SHARED mappings (in a private one the kernel
+ * would make anonymous pages). Returns the number of bytes copied from dst on; less than len
+ * where the kernel refused (a page present in the memfd or mapped, no memory, a mapping that
+ * changed), for the caller to finish another way. */
+size_t um_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, bool wp);
 /* Write-protect [addr, addr + len), or lift the protection and wake the writers waiting. */
 int um_uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect);
 void um_uffd_wake(int uffd, uintptr_t addr, size_t len);
