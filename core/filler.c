@@ -182,8 +182,8 @@ static bool claim_block(struct um_filler *self, const struct um_entry *e, size_t
 }
 
 /* Fill up to n blocks from `first` that e maps as one run (one read, one write, one map),
- * stopping at the first block already taken. The number filled. */
-static size_t fill_ahead(struct um_filler *self, const struct um_entry *e, size_t first, size_t n)
+ * stopping at the first block already taken. */
+static void fill_ahead(struct um_filler *self, const struct um_entry *e, size_t first, size_t n)
 {
     struct um_domain *d = e->map->dom;
     size_t got = 0;
@@ -204,7 +204,6 @@ static size_t fill_ahead(struct um_filler *self, const struct um_entry *e, size_
         fill_run(self, e, first, got, self->run, lo, hi, 0);
         um_stat_add(&um_stats.readahead_fills, got);
     }
-    return got;
 }
 
 /* The longest read-ahead window for entry e's mapping, in blocks. */
@@ -233,9 +232,7 @@ static void read_ahead(struct um_filler *self, const struct um_entry *e, size_t 
     /* A fault right after the last window means the program read through all of it. */
     um_stat_add(&um_stats.readahead_used, um_ra_used(&m->ra, k));
     unsigned window = um_ra_on_fault(&m->ra, k, ra_most(self, m), (enum um_ra_mode)m->ra_mode);
-    size_t got = fill_ahead(self, e, k + 1, window);
-    if (got < window)
-        um_ra_stopped(&m->ra, k + window + 1, k + 1 + got);
+    fill_ahead(self, e, k + 1, window);
 }
 
 /* Whether block k of d is resident whole, and not soft-evicted (the fault of a soft-evicted
@@ -270,6 +267,8 @@ static void map_ahead(const struct um_filler *self, const struct um_entry *e, si
         lo = n ? lo : blo;
         hi = bhi;
     }
+    /* Stopped short (at the block the reader of the file is filling, say): a fault there
+     * continues the stream rather than starting one with no read-ahead. */
     if (n < window)
         um_ra_stopped(&m->ra, k + window + 1, k + 1 + n);
     if (hi > lo)

@@ -38,8 +38,8 @@ struct um_ra {
 unsigned um_ra_on_fault(struct um_ra *ra, size_t block, unsigned max, enum um_ra_mode mode);
 
 /* The stream whose next block was `next` stopped short of its window, before block `stop` (a
- * block another filler had taken, or no room for it, or for a stream mapped ahead over resident
- * blocks, one that is not): its reader's fault there continues it, its window kept. */
+ * window mapped over resident blocks, up to one that is not): its reader's fault there
+ * continues it, its window kept. */
 void um_ra_stopped(struct um_ra *ra, size_t next, size_t stop);
 
 /* The window of the stream whose read-ahead ends right before `block` (its reader used all of
