@@ -269,6 +269,46 @@ static void read_ahead(struct um_filler *self, const struct um_entry *e, size_t 
     fill_ahead(self, e, k + 1, window);
 }
 
+/* Whether block k of d is resident whole, and not soft-evicted (the fault of a soft-evicted
+ * block is the use its policy counts: it must fault). */
+static bool resident_whole(const struct um_domain *d, size_t k)
+{
+    uint32_t s = atomic_load(&d->slots[k]);
+    if (!s)
+        return false;
+    const struct um_frame *fr = &um_rt.cache->frames[s - 1];
+    return atomic_load(&fr->state) == UM_FRAME_RESIDENT && !atomic_load(&fr->soft) &&
+           atomic_load(&fr->len) == d->pagesize && atomic_load(&d->slots[k]) == s;
+}
+
+/* After a minor fault on block k: if it continues a read-ahead stream, map the resident blocks
+ * that follow, as many as read-ahead would fill, with one UFFDIO_CONTINUE. A reader that follows
+ * another through one cache (a group's) then takes as few faults as the one reading the file,
+ * not one per block, and keeps up with it; one that fell behind by more than the budget would
+ * read the file again. As in map_resident(), a block evicted meanwhile is a hole that
+ * UFFDIO_CONTINUE stops at. */
+static void map_ahead(const struct um_filler *self, const struct um_entry *e, size_t k)
+{
+    struct um_mapping *m = e->map;
+    unsigned window = um_ra_on_fault(&m->ra, k, ra_most(self, m), (enum um_ra_mode)m->ra_mode);
+    uintptr_t lo = 0, hi = 0;
+    size_t n = 0;
+    for (; n < window; n++) {
+        uintptr_t blo, bhi;
+        um_entry_block_range(e, k + 1 + n, &blo, &bhi);
+        if (blo >= bhi || (n && blo != hi) || !resident_whole(m->dom, k + 1 + n))
+            break;
+        lo = n ? lo : blo;
+        hi = bhi;
+    }
+    /* Stopped short (at the block the reader of the file is filling, say): a fault there
+     * continues the stream rather than starting one with no read-ahead. */
+    if (n < window)
+        um_ra_stopped(&m->ra, k + window + 1, k + 1 + n);
+    if (hi > lo)
+        um_uffd_continue(um_rt.uffd, lo, hi - lo, tracked(e));
+}
+
 /* A second fault on block k while its read-ahead fill is in flight: the program has caught
  * up. If it is streaming, fill windows after the latest until the read-ahead leads k by
  * RA_LEAD windows (another filler may claim some meanwhile). Both fillers then take windows;
@@ -351,6 +391,7 @@ static void serve_fault(struct um_filler *self, const struct um_entry *e, uintpt
         if (state == UM_FRAME_RESIDENT) {
             if (off - um_domain_block_off(d, k) < atomic_load(&fr->len)) {
                 map_resident(e, f, k, lo, hi);
+                map_ahead(self, e, k);
                 return;
             }
             if (!refresh_block(f, addr))

@@ -50,6 +50,13 @@ unsigned um_ra_on_fault(struct um_ra *ra, size_t block, unsigned max, enum um_ra
     return window;
 }
 
+void um_ra_stopped(struct um_ra *ra, size_t next, size_t stop)
+{
+    struct um_ra_stream *s = continued(ra, next);
+    if (s)
+        atomic_compare_exchange_strong(&s->next, &next, stop);
+}
+
 unsigned um_ra_used(struct um_ra *ra, size_t block)
 {
     struct um_ra_stream *s = continued(ra, block);

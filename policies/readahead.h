@@ -37,6 +37,11 @@ struct um_ra {
  * never wrong. */
 unsigned um_ra_on_fault(struct um_ra *ra, size_t block, unsigned max, enum um_ra_mode mode);
 
+/* The stream whose next block was `next` stopped short of its window, before block `stop` (a
+ * window mapped over resident blocks, up to one that is not): its reader's fault there
+ * continues it, its window kept. */
+void um_ra_stopped(struct um_ra *ra, size_t next, size_t stop);
+
 /* The window of the stream whose read-ahead ends right before `block` (its reader used all of
  * it), or 0. Ask before um_ra_on_fault() moves the stream on. */
 unsigned um_ra_used(struct um_ra *ra, size_t block);

@@ -73,6 +73,20 @@ static void catch_up_claims_windows_up_to_lead(void **state)
     assert_int_equal(um_ra_on_catch_up(&ra, 30, 16, 8, &start), 0);
 }
 
+/* A window filled or mapped only in part: the stream goes on from where it stopped, with its
+ * window, and only the stream that ended there is moved. */
+static void stopped_stream_continues_where_it_stopped(void **state)
+{
+    (void)state;
+    struct um_ra ra = {0};
+    assert_int_equal(um_ra_on_fault(&ra, 0, 16, UM_RA_ADAPTIVE), 1);  /* [1, 2) */
+    assert_int_equal(um_ra_on_fault(&ra, 2, 16, UM_RA_ADAPTIVE), 2);  /* [3, 5): next 5 */
+    um_ra_stopped(&ra, 5, 4);                                          /* only block 3 done */
+    assert_int_equal(um_ra_on_fault(&ra, 4, 16, UM_RA_ADAPTIVE), 4);  /* continued: doubles */
+    um_ra_stopped(&ra, 99, 50);                                        /* no such stream */
+    assert_int_equal(um_ra_on_fault(&ra, 9, 16, UM_RA_ADAPTIVE), 8);
+}
+
 /* Two readers scanning different parts of one mapping, their faults interleaved, each keep
  * their own window and catch-up; random faults take over the streams used least recently. */
 static void interleaved_streams_keep_their_windows(void **state)
@@ -110,6 +124,7 @@ int main(void)
         cmocka_unit_test(fixed_window),
         cmocka_unit_test(catch_up_claims_windows_up_to_lead),
         cmocka_unit_test(interleaved_streams_keep_their_windows),
+        cmocka_unit_test(stopped_stream_continues_where_it_stopped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
