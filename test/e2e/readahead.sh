@@ -1,7 +1,6 @@
 #!/bin/sh
 # Read-ahead, from the shim's own statistics: a sequential scan at 4 KiB pages needs at least
-# 10x fewer faults with UFFDMAP_READAHEAD=adaptive than with none and starts windows as it
-# catches up with them, so do two sequential readers interleaved (each its own stream), and
+# 10x fewer faults with UFFDMAP_READAHEAD=adaptive than with none, so do two sequential readers interleaved (each its own stream), and
 # random reads of distinct pages read no more than 1.2x the bytes touched.
 # usage: readahead.sh LIBUFFDMAP_SO TOUCH_PAGES DATA_DIR
 set -u
@@ -34,9 +33,10 @@ faults_cut() {
 }
 faults_cut seq "sequential scan"
 async=$(stat_of readahead_async "$dir/err")
+# Whether the scan catches up with a window still being filled depends on the machine's speed
+# and load (fills got faster, and a loaded run saw none): shown, not asserted. The claiming of
+# windows on catching up is asserted by test_readahead (catch_up_claims_windows_up_to_lead).
 echo "windows started on catching up: $async"
-# The scan catches up with windows still being filled; those start the next ones at once.
-[ -n "$async" ] && [ "$async" -gt 0 ] && ok "asynchronous read-ahead" || fail "no window started on catching up"
 faults_cut halves "both halves read in turn"
 run rand adaptive 4000
 read_bytes=$(stat_of bytes_read "$dir/err")
