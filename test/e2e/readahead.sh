@@ -1,7 +1,8 @@
 #!/bin/sh
 # Read-ahead, from the shim's own statistics: a sequential scan at 4 KiB pages needs at least
-# 10x fewer faults with UFFDMAP_READAHEAD=adaptive than with none, so do two sequential readers interleaved (each its own stream), and
-# random reads of distinct pages read no more than 1.2x the bytes touched.
+# 10x fewer faults with UFFDMAP_READAHEAD=adaptive than with none, so do two sequential
+# readers interleaved (each its own stream), and random reads of distinct pages read no more
+# than 1.2x the bytes touched.
 # usage: readahead.sh LIBUFFDMAP_SO TOUCH_PAGES DATA_DIR
 set -u
 so=$1 prog=$2 dir=$3
