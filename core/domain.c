@@ -243,7 +243,7 @@ int um_view_protect(struct um_view *v, int uffd, uint64_t off, uint64_t len)
     for (size_t i = 0; i < v->nranges; i++) {
         uintptr_t lo, hi;
         if (v->ranges[i].tracked && clip(&v->ranges[i], off, len, &lo, &hi) &&
-            um_uffd_writeprotect(uffd, lo, hi - lo, true))
+            um_uffd_stop_stores(uffd, lo, hi - lo))
             rc = -1;
     }
     pthread_mutex_unlock(&v->ranges_lock);

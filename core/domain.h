@@ -146,8 +146,9 @@ int um_view_reserve_ranges(struct um_view *v, size_t n);
  * end sets its length and unlocks. */
 struct um_dom_range *um_view_ranges_begin(struct um_view *v);
 void um_view_ranges_end(struct um_view *v, size_t n);
-/* Write-protect file bytes [off, off + len) in every tracked range of v, through uffd: 0, or -1
- * if the kernel refused for a range (then stores there may go unseen). */
+/* Stop stores to file bytes [off, off + len) in every tracked range of v, through uffd
+ * (um_uffd_stop_stores()): 0, or -1 if that failed for a range (then stores there may go
+ * unseen). */
 int um_view_protect(struct um_view *v, int uffd, uint64_t off, uint64_t len);
 /* Append to out (room for `most`) the address ranges of file bytes [off, off + len) in this
  * process's shared ranges of d: the pages a punch would zap. Returns the new count. */

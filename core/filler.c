@@ -50,14 +50,20 @@ static bool tracked(const struct um_entry *e)
     return e->map->shared && e->map->wp;
 }
 
+/* The dirty-mask bit of the chunk holding file offset `off`. */
+static uint64_t chunk_bit(const struct um_domain *d, uint64_t off)
+{
+    return 1ULL << ((off & (d->pagesize - 1)) >> d->chunk_shift);
+}
+
 /* Mark the chunk of frame f holding file offset `off` dirty, and this process as one that let
  * stores through to it (members.h); true if the chunk was clean. */
 static bool mark_dirty(const struct um_domain *d, uint32_t f, uint64_t off)
 {
     struct um_frame *fr = &um_rt.cache->frames[f];
-    unsigned chunk = (unsigned)((off & (d->pagesize - 1)) >> d->chunk_shift);
+    uint64_t bit = chunk_bit(d, off);
     atomic_fetch_or(&fr->writers, 1ULL << um_domain_me());
-    return !(atomic_fetch_or(&fr->dirty, 1ULL << chunk) & 1ULL << chunk);
+    return !(atomic_fetch_or(&fr->dirty, bit) & bit);
 }
 
 /* The address range of the dirty-tracking chunk holding addr, clipped to [lo, hi). */
@@ -99,12 +105,20 @@ static size_t map_filled(const struct um_entry *e, uint32_t f, uintptr_t lo, siz
     struct um_domain *d = e->map->dom;
     size_t held = (size_t)(um_entry_off(e, lo + len) - um_domain_block_off(d, um_entry_block(e, lo)));
     atomic_store(&um_rt.cache->frames[f].len, held < d->pagesize ? held : d->pagesize);
-    if (mark_dirty(d, f, um_entry_off(e, store)))
-        um_stat_add(&um_stats.dirtied_pages, (chi - clo) / UM_PAGE);
+    bool fresh = mark_dirty(d, f, um_entry_off(e, store));
     size_t done = install(lo, clo - lo, true, src);
-    if (done < clo - lo)
+    if (done == clo - lo)
+        done += install(clo, chi - clo, false, src ? src + (clo - lo) : NULL);
+    if (done <= clo - lo) {
+        /* None of the chunk is mapped: the kernel refused (the caller hands it to the kernel,
+         * whose page cache takes the store; left dirty, the memfd's older bytes would be
+         * written over it), or a copy stopped short of it (store_run() maps the rest from the
+         * memfd, and marks it again). No one else can have marked it: the frame is FILLING. */
+        atomic_fetch_and(&um_rt.cache->frames[f].dirty, ~chunk_bit(d, um_entry_off(e, store)));
         return done;
-    done += install(clo, chi - clo, false, src ? src + (clo - lo) : NULL);
+    }
+    if (fresh)
+        um_stat_add(&um_stats.dirtied_pages, (chi - clo) / UM_PAGE);
     if (done < chi - lo)
         return done;
     return done + install(chi, lo + len - chi, true, src ? src + (chi - lo) : NULL);
@@ -422,8 +436,7 @@ static bool record_store(const struct um_entry *e, uint32_t f, size_t k, uintptr
         if (mark_dirty(d, f, um_entry_off(e, addr)))
             um_stat_add(&um_stats.dirtied_pages, (chi - clo) / UM_PAGE);
         um_cache_touch_locked(um_rt.cache, f);
-        if (um_uffd_writeprotect(um_rt.uffd, clo, chi - clo, false)) /* wakes the writer */
-            um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
+        um_uffd_let_store(um_rt.uffd, clo, chi - clo, addr);
     }
     um_cache_unlock_frame(um_rt.cache, f);
     return ok;

@@ -39,6 +39,7 @@ struct um_member {
      * so that a request overwritten meanwhile (its poster gave up waiting) is answered too. */
     struct um_domain *_Atomic dom;
     _Atomic uint64_t off, len;
+    _Atomic uint32_t refused; /* the request answered last could not be done */
 };
 
 static struct um_member *table;
@@ -223,7 +224,8 @@ void um_members_release(unsigned slot)
 }
 
 
-/* Post a request to member i and wait for its answer: 0, or EAGAIN after `wait_ms`. */
+/* Post a request to member i and wait for its answer: 0, EIO if it could not protect the
+ * range, or EAGAIN after `wait_ms`. */
 static int ask(unsigned i, struct um_domain *d, uint64_t off, uint64_t len, uint64_t wait_ms)
 {
     struct um_member *m = &table[i];
@@ -237,7 +239,11 @@ static int ask(unsigned i, struct um_domain *d, uint64_t off, uint64_t len, uint
     int rc = 0;
     for (;;) {
         uint32_t ack = atomic_load(&m->ack);
-        if ((int32_t)(ack - seq) >= 0 || !um_member_alive(i))
+        if ((int32_t)(ack - seq) >= 0) {
+            rc = atomic_load(&m->refused) ? EIO : 0; /* written before the ack */
+            break;
+        }
+        if (!um_member_alive(i))
             break;
         if (um_os_now_ms() > deadline) {
             rc = EAGAIN;
@@ -273,7 +279,10 @@ int um_members_protect(struct um_domain *d, uint64_t writers, uint64_t off, uint
     for (unsigned i = 0; i < UM_MAX_MEMBERS; i++) {
         if (i == me || !(writers >> i & 1) || !um_member_alive(i))
             continue;
-        if (ask(i, d, off, len, patient ? 10000 : 100)) {
+        int rc = ask(i, d, off, len, patient ? 10000 : 100);
+        if (rc == EIO)
+            return EIO; /* said by that member */
+        if (rc) {
             /* At eviction another victim is taken: said only of a member that is stopped,
              * not of one merely slow to be scheduled on a busy machine. */
             int pid = atomic_load(&table[i].pid);
@@ -287,15 +296,19 @@ int um_members_protect(struct um_domain *d, uint64_t writers, uint64_t off, uint
     return 0;
 }
 
-/* Write-protect what the request names in this process's ranges. No registry lock: a view is
- * freed only once no other member is left to ask (domains.c), so waiting on one here could
- * only stall the asker. */
-static void answer(struct um_member *self)
+/* Write-protect what the request names in this process's ranges: true if done. No registry
+ * lock: a view is freed only once no other member is left to ask (domains.c), so waiting on one
+ * here could only stall the asker. */
+static bool answer(struct um_member *self)
 {
     struct um_domain *d = atomic_load(&self->dom);
     struct um_view *v = d ? um_here(d) : NULL;
-    if (v && um_view_protect(v, um_rt.uffd, atomic_load(&self->off), atomic_load(&self->len)))
-        um_error("%s: cannot write-protect a block another process writes back (%m)", d->path);
+    if (v && um_view_protect(v, um_rt.uffd, atomic_load(&self->off), atomic_load(&self->len))) {
+        um_error("%s: cannot write-protect a block another process writes back (%m); its "
+                 "stores stay cached", d->path);
+        return false;
+    }
+    return true;
 }
 
 #define AGENT_START_MS 2000
@@ -325,7 +338,8 @@ void *um_members_agent(void *arg)
             um_futex_wait(&self->req, req);
             continue;
         }
-        answer(self);
+        /* The asker must not mark the block clean while stores here could slip past. */
+        atomic_store(&self->refused, !answer(self));
         atomic_store(&self->ack, req);
         um_futex_wake(&self->ack);
     }

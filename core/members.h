@@ -45,7 +45,7 @@ bool um_member_alive(unsigned i);
 
 /* Have every member in `writers` other than this one write-protect file bytes [off, off + len)
  * of d. `patient`: wait for a stopped member up to 10 s (msync, exit), else 100 ms (eviction).
- * 0, or EAGAIN if a member did not answer. */
+ * 0, EAGAIN if a member did not answer, or EIO if one could not protect its pages. */
 int um_members_protect(struct um_domain *d, uint64_t writers, uint64_t off, uint64_t len,
                        bool patient);
 

@@ -36,7 +36,7 @@ static int adopt(struct um_mapping *m, uint64_t off, int prot, uintptr_t p, size
         return -1;
     }
     /* Unchecked, a store to a page the move carried along could go unseen. */
-    if (m->wp && m->shared && um_uffd_writeprotect(um_rt.uffd, p, len, true)) {
+    if (m->wp && m->shared && um_uffd_stop_stores(um_rt.uffd, p, len)) {
         um_cut_locked(p, p + len, false);
         return -1;
     }

@@ -21,7 +21,7 @@ struct free_block {
 
 /* Bumped whenever a structure that lives in a shared region changes: a process of another
  * build then keeps a cache of its own instead of misreading the group's (group.c). */
-#define ARENA_MAGIC 0x756666646d617032ULL /* "uffdmap2" */
+#define ARENA_MAGIC 0x756666646d617033ULL /* "uffdmap3" */
 
 struct arena {
     /* Read by a process attaching to a named region before it maps it (um_shm_attach()). */

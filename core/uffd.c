@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "os.h"
 
 static int open_raw(void)
@@ -134,6 +136,36 @@ int um_uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect)
         .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
     };
     return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
+}
+
+/* Said once: every write-back and every first store after one then costs a fault more. */
+static void note_refused(void)
+{
+    um_warn_once("UFFDIO_WRITEPROTECT failed (%m): stores are stopped by unmapping pages "
+                 "instead (slower)");
+}
+
+int um_uffd_stop_stores(int uffd, uintptr_t addr, size_t len)
+{
+    if (um_uffd_writeprotect(uffd, addr, len, true) == 0)
+        return 0;
+    note_refused();
+    /* A write-protected page zapped keeps a marker in its page-table entry: a touch there
+     * faults as on an empty entry, minor since the page is in the memfd. */
+    return um_os_madvise((void *)addr, len, MADV_DONTNEED);
+}
+
+void um_uffd_let_store(int uffd, uintptr_t lo, size_t len, uintptr_t addr)
+{
+    if (um_uffd_writeprotect(uffd, lo, len, false) == 0)
+        return;
+    uintptr_t page = addr & ~(UM_PAGE - 1);
+    note_refused();
+    /* Mapped again writable (UFFDIO_CONTINUE wakes). Should another thread's minor fault map
+     * it write-protected first, the store faults again and comes back here. */
+    if (um_os_madvise((void *)page, UM_PAGE, MADV_DONTNEED) ||
+        um_uffd_continue(uffd, page, UM_PAGE, false) < UM_PAGE)
+        um_uffd_wake(uffd, page, UM_PAGE);
 }
 
 void um_uffd_wake(int uffd, uintptr_t addr, size_t len)

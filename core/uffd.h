@@ -51,6 +51,15 @@ size_t um_uffd_continue(int uffd, uintptr_t dst, size_t len, bool wp);
 size_t um_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, bool wp);
 /* Write-protect [addr, addr + len), or lift the protection and wake the writers waiting. */
 int um_uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect);
+/* Make every store to [addr, addr + len), part of a shared mapping of a cache memfd, fault from
+ * now on: write-protect it, or, where the kernel refuses that (a seccomp filter, say), unmap its
+ * pages. They stay in the memfd, and the next touch is a minor fault, mapped write-protected
+ * again once its frame is resident. 0, or -1 if neither could be done. */
+int um_uffd_stop_stores(int uffd, uintptr_t addr, size_t len);
+/* Let the store that faulted at `addr`, write-protected in [lo, lo + len) (part of a shared
+ * mapping of a cache memfd, resident), through and wake its writer: lift the protection of the
+ * range, or, where the kernel refuses that, unmap the store's page and map it again writable. */
+void um_uffd_let_store(int uffd, uintptr_t lo, size_t len, uintptr_t addr);
 void um_uffd_wake(int uffd, uintptr_t addr, size_t len);
 
 #endif

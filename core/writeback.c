@@ -71,13 +71,15 @@ static uint64_t chunk_bits(unsigned i, unsigned j)
 
 /* Stop every store to the block, in every member, before its dirty bits are cleared: the
  * other members that let stores through protect it again at this one's request (members.h),
- * then this one does. EAGAIN if a member did not answer, EIO if the kernel refused. */
+ * then this one does. EAGAIN if a member did not answer, EIO if a member or this one could
+ * not. */
 static int protect_everywhere(struct um_frame *fr, uint64_t base, size_t len, bool patient)
 {
     struct um_domain *d = fr->dom;
     uint64_t writers = atomic_load(&fr->writers);
-    if (um_members_protect(d, writers, base, len, patient))
-        return EAGAIN;
+    int err = um_members_protect(d, writers, base, len, patient);
+    if (err)
+        return err;
     if (um_view_protect(um_here(d), um_rt.uffd, base, len)) {
         /* A store could slip past the copy: keep the chunks dirty and the frame resident. */
         um_error("%s: cannot write-protect before write-back (%m); its stores stay cached",
