@@ -1,5 +1,5 @@
 /* wp_refused FILE MODE: stores through a shared mapping of FILE (1 MiB) after a seccomp filter
- * made every UFFDIO_WRITEPROTECT (or UFFDIO_CONTINUE) fail with ENOMEM, in all threads of the
+ * made every UFFDIO_WRITEPROTECT (or UFFDIO_CONTINUE, UFFDIO_COPY) fail with ENOMEM, in all threads of the
  * process (the shim's too). Prints "managed" or "kernel" (the mapping's server when the filter went in), then the
  * result of each msync(). wp_refused.sh runs it with and without the preload and compares the
  * output and the file: write-back stops stores with write-protection, and where the kernel
@@ -9,8 +9,9 @@
  *   fork:    a fork child stores, refuses write-protection to itself; the parent msyncs
  *            (asking the child to protect its pages); the child stores again to the same
  *            pages and exits; the parent msyncs again.
- *   continue: UFFDIO_CONTINUE refused instead, from the start: the process stores, msyncs,
- *            stores and exits. */
+ *   continue: UFFDIO_CONTINUE and UFFDIO_COPY refused instead, from the start: the process
+ *            stores, msyncs, stores and exits.
+ *   copy:    the same with UFFDIO_COPY alone refused. */
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
@@ -23,14 +24,16 @@
 
 #define SIZE MiB
 
-/* Every ioctl(..., cmd) fails with ENOMEM from now on, in every thread of the process. */
-static void refuse_ioctl(uint32_t cmd)
+/* Every ioctl(..., cmd) and ioctl(..., cmd2) fails with ENOMEM from now on, in every thread of
+ * the process. */
+static void refuse_ioctls(uint32_t cmd, uint32_t cmd2)
 {
     struct sock_filter code[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 3),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 4),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, cmd, 0, 1),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, cmd, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, cmd2, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOMEM),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
@@ -42,7 +45,7 @@ static void refuse_ioctl(uint32_t cmd)
 
 static void refuse_writeprotect(void)
 {
-    refuse_ioctl((uint32_t)UFFDIO_WRITEPROTECT);
+    refuse_ioctls((uint32_t)UFFDIO_WRITEPROTECT, (uint32_t)UFFDIO_WRITEPROTECT);
 }
 
 static void report_msync(uint8_t *p)
@@ -109,10 +112,12 @@ static void forked(uint8_t *p)
     report_msync(p);
 }
 
-/* UFFDIO_CONTINUE refused before any page was mapped: each fault's block goes to the kernel. */
-static void no_continue(uint8_t *p)
+/* The ways to map a filled page refused before any page was mapped (UFFDIO_COPY and
+ * UFFDIO_CONTINUE; `copy`: UFFDIO_COPY alone, then fills write into the memfd and map with
+ * UFFDIO_CONTINUE): each fault's block goes to the kernel. */
+static void no_continue(uint8_t *p, bool copy_only)
 {
-    refuse_ioctl((uint32_t)UFFDIO_CONTINUE);
+    refuse_ioctls((uint32_t)UFFDIO_COPY, copy_only ? (uint32_t)UFFDIO_COPY : (uint32_t)UFFDIO_CONTINUE);
     p[200 * 1024] = 1; /* the store's fill is in the cache, but only the kernel can map it */
     report_msync(p);
     p[200 * 1024 + 1] = 2;
@@ -122,7 +127,7 @@ static void no_continue(uint8_t *p)
 
 int main(int argc, char **argv)
 {
-    CHECK(argc == 3, "usage: %s FILE written|read|fork|continue", argv[0]);
+    CHECK(argc == 3, "usage: %s FILE written|read|fork|continue|copy", argv[0]);
     int fd = open(argv[1], O_RDWR);
     CHECK(fd >= 0, "open %s: %s", argv[1], strerror(errno));
     uint8_t *p = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -130,8 +135,8 @@ int main(int argc, char **argv)
     printf("%s\n", is_managed(p) ? "managed" : "kernel");
     if (!strcmp(argv[2], "fork"))
         forked(p);
-    else if (!strcmp(argv[2], "continue"))
-        no_continue(p);
+    else if (!strcmp(argv[2], "continue") || !strcmp(argv[2], "copy"))
+        no_continue(p, !strcmp(argv[2], "copy"));
     else
         one(p, !strcmp(argv[2], "read"));
     CHECK(munmap(p, SIZE) == 0, "munmap");

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Stores when the kernel refuses UFFDIO_WRITEPROTECT, or UFFDIO_CONTINUE (a seccomp filter, see
+# Stores when the kernel refuses UFFDIO_WRITEPROTECT, or UFFDIO_CONTINUE/COPY (a seccomp filter, see
 # wp_refused.c): the program's output and the file's bytes must be those of the same run on the
 # kernel's mmap, for one process and for a fork child whose pages its parent writes back.
 # usage: wp_refused.sh LIBUFFDMAP_SO WP_REFUSED DATA_DIR
@@ -7,7 +7,7 @@ set -u
 so=$1 prog=$2 dir=$3
 . "$(dirname "$0")/lib.sh"
 mkdir -p "$dir"
-for mode in written read fork continue; do
+for mode in written read fork continue copy; do
     for pagesize in 64K 4K; do
         what="$mode, $pagesize blocks"
         head -c $((1 << 20)) /dev/urandom >"$dir/orig"
