@@ -346,8 +346,8 @@ static void read_ahead_on_catch_up(struct um_filler *self, const struct um_entry
  * frame is evicted meanwhile, UFFDIO_CONTINUE finds a hole and fails (it never allocates), and
  * the thread, woken, faults again as missing. A minor fault is a read reference the policy
  * could not see before: it is counted as one. */
-static void map_resident(const struct um_entry *e, uint32_t f, size_t k, uintptr_t lo,
-                         uintptr_t hi)
+static size_t map_resident(const struct um_entry *e, uint32_t f, size_t k, uintptr_t lo,
+                           uintptr_t hi)
 {
     const struct um_frame *fr = &um_rt.cache->frames[f];
     const struct um_domain *d = e->map->dom;
@@ -361,11 +361,13 @@ static void map_resident(const struct um_entry *e, uint32_t f, size_t k, uintptr
     um_stat_add(&um_stats.minor_faults, 1);
     atomic_store(&um_rt.cache->frames[f].soft, false);
     um_cache_touch(um_rt.cache, f);
+    return present;
 }
 
-/* A resident frame that does not hold the faulting page: the block was filled up to an end of
- * file that has since moved. Write it back and drop it, so that the next fill reads the file
- * as it is now. False if it stays (its stores cannot be written): the thread retries later. */
+/* A resident frame whose faulting page cannot be mapped from it: the block was filled up to an
+ * end of file that has since moved, or the kernel refused to map it. Write it back and drop
+ * it, so that the next fill reads the file as it is now. False if it stays (its stores cannot
+ * be written): the thread retries later. */
 static bool refresh_block(uint32_t f, uintptr_t addr)
 {
     if (!um_cache_claim(um_rt.cache, f))
@@ -404,7 +406,11 @@ static void serve_fault(struct um_filler *self, const struct um_entry *e, uintpt
             continue; /* the frame changed hands while we looked: look again */
         if (state == UM_FRAME_RESIDENT) {
             if (off - um_domain_block_off(d, k) < atomic_load(&fr->len)) {
-                map_resident(e, f, k, lo, hi);
+                /* The faulting page not mapped though the frame holds it: evicted meanwhile,
+                 * or the kernel refused UFFDIO_CONTINUE. Refaulting would find the same, for
+                 * ever: the block is written back and dropped, and filled again. */
+                if (map_resident(e, f, k, lo, hi) <= addr - lo && refresh_block(f, addr))
+                    continue;
                 map_ahead(self, e, k);
                 return;
             }

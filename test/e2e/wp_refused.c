@@ -11,7 +11,8 @@
  *            pages and exits; the parent msyncs again.
  *   continue: UFFDIO_CONTINUE and UFFDIO_COPY refused instead, from the start: the process
  *            stores, msyncs, stores and exits.
- *   copy:    the same with UFFDIO_COPY alone refused. */
+ *   copy:    the same with UFFDIO_COPY alone refused.
+ *   minor:   UFFDIO_CONTINUE refused after a store: a second mapping reads and stores. */
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
@@ -125,9 +126,24 @@ static void no_continue(uint8_t *p, bool copy_only)
     report_msync(p);
 }
 
+/* UFFDIO_CONTINUE refused once the first block is in the cache and stored to: a second mapping
+ * of the file reads it (a minor fault, which only UFFDIO_CONTINUE can serve from the cache). */
+static void minor(uint8_t *p, int fd)
+{
+    p[100] = 7;
+    refuse_ioctls((uint32_t)UFFDIO_CONTINUE, (uint32_t)UFFDIO_CONTINUE);
+    uint8_t *q = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(q != MAP_FAILED, "mmap: %s", strerror(errno));
+    printf("second mapping reads %d\n", q[100]);
+    q[101] = 8;
+    report_msync(q);
+    printf("first mapping reads %d %d\n", p[100], p[101]);
+    CHECK(munmap(q, SIZE) == 0, "munmap");
+}
+
 int main(int argc, char **argv)
 {
-    CHECK(argc == 3, "usage: %s FILE written|read|fork|continue|copy", argv[0]);
+    CHECK(argc == 3, "usage: %s FILE written|read|fork|continue|copy|minor", argv[0]);
     int fd = open(argv[1], O_RDWR);
     CHECK(fd >= 0, "open %s: %s", argv[1], strerror(errno));
     uint8_t *p = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -135,6 +151,8 @@ int main(int argc, char **argv)
     printf("%s\n", is_managed(p) ? "managed" : "kernel");
     if (!strcmp(argv[2], "fork"))
         forked(p);
+    else if (!strcmp(argv[2], "minor"))
+        minor(p, fd);
     else if (!strcmp(argv[2], "continue") || !strcmp(argv[2], "copy"))
         no_continue(p, !strcmp(argv[2], "copy"));
     else

@@ -7,7 +7,7 @@ set -u
 so=$1 prog=$2 dir=$3
 . "$(dirname "$0")/lib.sh"
 mkdir -p "$dir"
-for mode in written read fork continue copy; do
+for mode in written read fork continue copy minor; do
     for pagesize in 64K 4K; do
         what="$mode, $pagesize blocks"
         head -c $((1 << 20)) /dev/urandom >"$dir/orig"
