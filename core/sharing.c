@@ -200,8 +200,9 @@ static struct {
 static unsigned nmarks;
 static pthread_mutex_t marks_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int mark_locked(dev_t dev, ino_t ino)
+static int mark_locked(dev_t dev, ino_t ino, bool *fresh)
 {
+    *fresh = false;
     for (unsigned i = 0; i < nmarks; i++)
         if (marks[i].dev == dev && marks[i].ino == ino)
             return marks[i].fd;
@@ -218,15 +219,17 @@ static int mark_locked(dev_t dev, ino_t ino)
     marks[nmarks].dev = dev;
     marks[nmarks].ino = ino;
     marks[nmarks++].fd = fd;
+    *fresh = true;
     return fd;
 }
 
 /* This process maps the file by the kernel from now on: a cache of it elsewhere would not see
- * its stores. A descriptor of the lock file holding the mark, or -1. */
-static int mark_kernel(dev_t dev, ino_t ino)
+ * its stores. A descriptor of the lock file holding the mark, or -1; *fresh if the mark is new
+ * (the other caches have been told before, otherwise). */
+static int mark_kernel(dev_t dev, ino_t ino, bool *fresh)
 {
     pthread_mutex_lock(&marks_lock);
-    int fd = mark_locked(dev, ino);
+    int fd = mark_locked(dev, ino, fresh);
     pthread_mutex_unlock(&marks_lock);
     return fd;
 }
@@ -247,7 +250,8 @@ static int give_up(struct um_view *v)
      * reads them from the file. */
     int fd = v->presence_fd;
     v->presence_fd = -1;
-    int mark = mark_kernel(v->dom->dev, v->dom->ino);
+    bool fresh;
+    int mark = mark_kernel(v->dom->dev, v->dom->ino, &fresh);
     um_kernel_file_add_locked(v->dom->dev, v->dom->ino);
     um_handover_kernel_files_locked();
     if (fd >= 0)
@@ -287,7 +291,13 @@ void um_sharing_to_kernel_locked(const char *path, dev_t dev, ino_t ino)
     } else {
         um_kernel_file_add_locked(dev, ino);
         um_handover_kernel_files_locked();
-        awaited = mark_kernel(dev, ino);
+        bool fresh;
+        int fd = mark_kernel(dev, ino, &fresh);
+        /* Waited for once: a cache that has not let go since (stopped) is not waited for at
+         * every mapping. */
+        awaited = fresh ? fd : -1;
+        if (fd >= 0)
+            return;
     }
     if (awaited < 0)
         um_warn_once("%s is mapped by the kernel here and cannot be marked so (no usable lock "
