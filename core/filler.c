@@ -140,8 +140,10 @@ static size_t store_run(const struct um_entry *e, uint32_t f, const char *buf, u
     struct um_domain *d = e->map->dom;
     size_t done = 0;
     *present = 0;
-    if (e->map->shared && um_entry_off(e, lo) == off && filled - lo == bytes)
-        *present = done = map_filled(e, f, lo, bytes, store, buf);
+    /* Not for a store's fill: a copy that stopped inside the store's chunk would leave part of
+     * it mapped writable, and map_filled() could then not take the chunk's dirty mark back. */
+    if (!store && e->map->shared && um_entry_off(e, lo) == off && filled - lo == bytes)
+        *present = done = map_filled(e, f, lo, bytes, 0, buf);
     if (done < bytes && um_domain_store(d, buf + done, bytes - done, off + done))
         return done; /* whatever pwrite() put there is never mapped: frames vouch for done */
     if (filled > lo + *present)
@@ -283,20 +285,34 @@ static void read_ahead(struct um_filler *self, const struct um_entry *e, size_t 
     fill_ahead(self, e, k + 1, window);
 }
 
-/* Whether block k of d is resident whole, and not soft-evicted (the fault of a soft-evicted
- * block is the use its policy counts: it must fault). */
-static bool resident_whole(const struct um_domain *d, size_t k)
+/* Whether block k of d is resident whole in frame s - 1, and not soft-evicted (the fault of a
+ * soft-evicted block is the use its policy counts: it must fault). */
+static bool resident_whole(const struct um_domain *d, size_t k, uint32_t s)
 {
-    uint32_t s = atomic_load(&d->slots[k]);
-    if (!s)
-        return false;
     const struct um_frame *fr = &um_rt.cache->frames[s - 1];
     return atomic_load(&fr->state) == UM_FRAME_RESIDENT && !atomic_load(&fr->soft) &&
            atomic_load(&fr->len) == d->pagesize && atomic_load(&d->slots[k]) == s;
 }
 
+/* Map block k of entry e if it is resident whole. Under the frame's shard lock, which eviction
+ * and write-back take to claim a frame: checked and mapped before any claim, so that no page
+ * of a block evicted meanwhile (and perhaps being filled again, half written) is mapped. */
+static bool map_if_resident(const struct um_entry *e, size_t k, uintptr_t lo, uintptr_t hi)
+{
+    struct um_domain *d = e->map->dom;
+    uint32_t s = atomic_load(&d->slots[k]);
+    if (!s)
+        return false;
+    um_cache_lock_frame(um_rt.cache, s - 1);
+    bool ok = resident_whole(d, k, s);
+    if (ok)
+        ok = um_uffd_continue(um_rt.uffd, lo, hi - lo, tracked(e)) == hi - lo;
+    um_cache_unlock_frame(um_rt.cache, s - 1);
+    return ok;
+}
+
 /* After a minor fault on block k: if it continues a read-ahead stream, map the resident blocks
- * that follow, as many as read-ahead would fill, with one UFFDIO_CONTINUE. A reader that follows
+ * that follow, as many as read-ahead would fill, one UFFDIO_CONTINUE each. A reader that follows
  * another through one cache (a group's) then takes as few faults as the one reading the file,
  * not one per block, and keeps up with it; one that fell behind by more than the budget would
  * read the file again. As in map_resident(), a block evicted meanwhile is a hole that
@@ -305,22 +321,17 @@ static void map_ahead(const struct um_filler *self, const struct um_entry *e, si
 {
     struct um_mapping *m = e->map;
     unsigned window = um_ra_on_fault(&m->ra, k, ra_most(self, m), (enum um_ra_mode)m->ra_mode);
-    uintptr_t lo = 0, hi = 0;
     size_t n = 0;
     for (; n < window; n++) {
         uintptr_t blo, bhi;
         um_entry_block_range(e, k + 1 + n, &blo, &bhi);
-        if (blo >= bhi || (n && blo != hi) || !resident_whole(m->dom, k + 1 + n))
+        if (blo >= bhi || !map_if_resident(e, k + 1 + n, blo, bhi))
             break;
-        lo = n ? lo : blo;
-        hi = bhi;
     }
     /* Stopped short (at the block the reader of the file is filling, say): a fault there
      * continues the stream rather than starting one with no read-ahead. */
     if (n < window)
         um_ra_stopped(&m->ra, k + window + 1, k + 1 + n);
-    if (hi > lo)
-        um_uffd_continue(um_rt.uffd, lo, hi - lo, tracked(e));
 }
 
 /* A second fault on block k while its read-ahead fill is in flight: the program has caught
@@ -368,10 +379,14 @@ static size_t map_resident(const struct um_entry *e, uint32_t f, size_t k, uintp
  * end of file that has since moved, or the kernel refused to map it. Write it back and drop
  * it, so that the next fill reads the file as it is now. False if it stays (its stores cannot
  * be written): the thread retries later. */
-static bool refresh_block(uint32_t f, uintptr_t addr)
+static bool refresh_block(const struct um_domain *d, size_t k, uint32_t f, uintptr_t addr)
 {
     if (!um_cache_claim(um_rt.cache, f))
         return true; /* another thread took it: look again */
+    if (atomic_load(&d->slots[k]) != f + 1) {
+        um_cache_release(um_rt.cache, f); /* evicted and reused meanwhile: look again */
+        return true;
+    }
     if (um_writeback_frame(um_rt.cache, f)) {
         um_cache_release(um_rt.cache, f);
         um_uffd_wake(um_rt.uffd, um_page_down(addr), UM_PAGE);
@@ -409,12 +424,12 @@ static void serve_fault(struct um_filler *self, const struct um_entry *e, uintpt
                 /* The faulting page not mapped though the frame holds it: evicted meanwhile,
                  * or the kernel refused UFFDIO_CONTINUE. Refaulting would find the same, for
                  * ever: the block is written back and dropped, and filled again. */
-                if (map_resident(e, f, k, lo, hi) <= addr - lo && refresh_block(f, addr))
+                if (map_resident(e, f, k, lo, hi) <= addr - lo && refresh_block(d, k, f, addr))
                     continue;
                 map_ahead(self, e, k);
                 return;
             }
-            if (!refresh_block(f, addr))
+            if (!refresh_block(d, k, f, addr))
                 return;
             continue;
         }

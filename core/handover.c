@@ -77,7 +77,7 @@ int um_handover_range_locked(uintptr_t lo, uintptr_t hi, bool keep_private)
 }
 
 /* Files that are the kernel's in this process: appended to, never removed. */
-#define KERNEL_FILES 64
+#define KERNEL_FILES 1024
 
 static struct {
     dev_t dev;

@@ -225,6 +225,9 @@ void um_runtime_before_exec(void)
 void um_runtime_exit(void)
 {
     leave_image("at exit", true);
+    /* After the presence locks (whose holder would keep the lock files), and in a process that
+     * never paged too: its kernel mappings marked files all the same. */
+    um_sharing_release_marks();
     if (atomic_load(&um_rt.state) == UM_RUNNING)
         um_group_leave();
     if (um_rt.cfg.stats == UM_STATS_TEXT || um_rt.cfg.stats == UM_STATS_JSON)

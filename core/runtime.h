@@ -123,6 +123,12 @@ void um_sharing_wait(void);
  * caches of it in other processes give it up (as on a conflict) before um_sharing_wait()
  * returns (sharing.c). */
 void um_sharing_to_kernel_locked(const char *path, dev_t dev, ino_t ino);
+/* In a fork child: the files this process marked as the kernel's are marked by the child on
+ * its own (sharing.c). */
+void um_sharing_fork_child(void);
+/* At exit, after the presence locks: remove the lock files of marked files no other process
+ * holds. */
+void um_sharing_release_marks(void);
 
 /* The file fstat() described is about to be truncated to `size` bytes (O_TRUNC, truncate(),
  * a shrinking ftruncate()): stores past it are dropped, not written back (coherence.c). */

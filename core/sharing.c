@@ -62,7 +62,7 @@
 #define GATE_WAIT_MS 1000
 #define POLL_MS 100
 #define HANDOVER_WAIT_MS 3000
-#define MARKS 64
+#define MARKS 256
 
 static bool writable_shared(int prot, int flags)
 {
@@ -130,18 +130,24 @@ static void lock_path(dev_t dev, ino_t ino, char *out, size_t n)
              (unsigned long long)ino);
 }
 
-/* Opened read-write, created if missing, never through a link. Opening an existing file
- * without O_CREAT first: with fs.protected_regular, O_CREAT of another user's file in a sticky
- * directory fails even when the file exists. */
+/* Opened, created if missing, never through a link: read-write by its owner (and root), read
+ * only by other users. Read locks are all another user's process needs, and with them it can
+ * only make files go to the kernel: a lock that could keep others from taking theirs (the
+ * gate's or the KERNEL mark's) takes write access. Opening an existing file without O_CREAT
+ * first: with fs.protected_regular, O_CREAT of another user's file in a sticky directory fails
+ * even when the file exists. */
 static int open_or_create(const char *path)
 {
+    const int flags = O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
     for (int i = 0; i < REOPEN_TRIES; i++) {
-        int fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        int fd = open(path, O_RDWR | flags);
+        if (fd < 0 && errno == EACCES)
+            fd = open(path, O_RDONLY | flags);
         if (fd >= 0 || errno != ENOENT)
             return fd;
-        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | flags, 0644);
         if (fd >= 0) {
-            fchmod(fd, 0666); /* every user's processes lock it; the umask may have said less */
+            fchmod(fd, 0644); /* others' processes read-lock it; the umask may have said less */
             return fd;
         }
         if (errno != EEXIST)
@@ -177,16 +183,22 @@ static int open_lock_file(dev_t dev, ino_t ino, bool *foreign)
         fd = open_or_create(path);
         if (fd < 0)
             break;
-        if (!take_gate(fd) || fstat(fd, &st) || !S_ISREG(st.st_mode) ||
-            lstat(path, &linked) || linked.st_ino != st.st_ino || linked.st_dev != st.st_dev) {
+        if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+            syscall(SYS_close, fd);
+            return -1;
+        }
+        /* Another user's: not trusted, so not waited for either (its owner holds the gate as
+         * long as it likes); only the KERNEL mark is taken on it. */
+        *foreign = st.st_uid != geteuid() && st.st_uid != 0;
+        if (*foreign)
+            break;
+        if (!take_gate(fd) || lstat(path, &linked) || linked.st_ino != st.st_ino ||
+            linked.st_dev != st.st_dev) {
             syscall(SYS_close, fd);
             fd = -1;
         }
     }
-    if (fd < 0)
-        return -1;
-    *foreign = st.st_uid != geteuid() && st.st_uid != 0;
-    return um_fd_adopt(fd);
+    return fd < 0 ? -1 : um_fd_adopt(fd);
 }
 
 /* Files whose lock file's KERNEL byte this process holds: kept open to its end. The lock
@@ -283,6 +295,37 @@ void um_sharing_wait(void)
                      "see this process's stores late");
 }
 
+void um_sharing_fork_child(void)
+{
+    /* The marks' open file descriptions are shared with the parent: whichever of the two ends
+     * first would find no other holder and remove the lock file under the other's mark. Each
+     * gets a description of its own (closing the inherited one leaves the parent's lock). */
+    for (unsigned i = 0; i < nmarks; i++) {
+        bool foreign;
+        int fd = open_lock_file(marks[i].dev, marks[i].ino, &foreign);
+        if (fd < 0)
+            continue; /* the shared one still marks the file */
+        if (set_lock(fd, F_RDLCK, KERNEL, 1, F_OFD_SETLK)) {
+            um_fd_close(fd);
+            continue;
+        }
+        um_fd_close(marks[i].fd);
+        marks[i].fd = fd;
+    }
+}
+
+void um_sharing_release_marks(void)
+{
+    for (unsigned i = 0; i < nmarks; i++) {
+        /* Whole: no other process holds any lock on it, so no one relies on it. */
+        if (set_lock(marks[i].fd, F_WRLCK, 0, 0, F_OFD_SETLK) == 0) {
+            char path[96];
+            lock_path(marks[i].dev, marks[i].ino, path, sizeof path);
+            unlink(path); /* the owner's or root's to remove */
+        }
+    }
+}
+
 void um_sharing_to_kernel_locked(const char *path, dev_t dev, ino_t ino)
 {
     struct um_view *v = um_domains_find(dev, ino);
@@ -360,12 +403,10 @@ void um_release_presence(struct um_view *v)
         return;
     v->presence_fd = -1;
     /* Whole: no other process holds any lock on it (our own are replaced). */
-    struct stat st;
-    if (set_lock(fd, F_WRLCK, 0, 0, F_OFD_SETLK) == 0 && fstat(fd, &st) == 0 &&
-        st.st_uid == geteuid()) {
+    if (set_lock(fd, F_WRLCK, 0, 0, F_OFD_SETLK) == 0) {
         char path[96];
         lock_path(v->dom->dev, v->dom->ino, path, sizeof path);
-        unlink(path);
+        unlink(path); /* the owner's or root's to remove */
     }
     um_fd_close(fd);
 }
