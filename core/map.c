@@ -339,7 +339,14 @@ enum um_map_result um_map(void *addr, size_t len, int prot, int flags, int fd, o
         um_stat_add(&um_stats.passed, 1);
         return UM_PASS;
     }
-    if (um_kernel_file(st.st_dev, st.st_ino) || !um_runtime_start() || !can_track_stores(prot)) {
+    if (um_kernel_file(st.st_dev, st.st_ino)) {
+        /* Handed over here already: nothing of it is managed; other caches are told once. */
+        um_sharing_kernel_mapped(path, st.st_dev, st.st_ino);
+        um_sharing_wait();
+        um_stat_add(&um_stats.passed, 1);
+        return UM_PASS;
+    }
+    if (!um_runtime_start() || !can_track_stores(prot)) {
         /* Mapped by the kernel here, so by the kernel everywhere (its other mappings here:
          * handover.c; other processes' caches: sharing.c). */
         file_to_kernel(&st, path);

@@ -123,6 +123,8 @@ void um_sharing_wait(void);
  * caches of it in other processes give it up (as on a conflict) before um_sharing_wait()
  * returns (sharing.c). */
 void um_sharing_to_kernel_locked(const char *path, dev_t dev, ino_t ino);
+/* A mapping of a file already handed to the kernel here: its mark, taken once (sharing.c). */
+void um_sharing_kernel_mapped(const char *path, dev_t dev, ino_t ino);
 /* In a fork child: the files this process marked as the kernel's are marked by the child on
  * its own (sharing.c). */
 void um_sharing_fork_child(void);

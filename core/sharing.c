@@ -274,13 +274,20 @@ static int give_up(struct um_view *v)
 /* The lock file whose other caches the newcomer waits for (um_sharing_wait()), or -1. */
 static _Thread_local int awaited = -1;
 
-/* The newcomer's side of a conflict (see the top of this file). */
-static void resolve_conflict(struct um_view *v)
+static void not_marked(const char *path)
+{
+    um_warn_once("%s is mapped by the kernel here and cannot be marked so (no usable lock file, "
+                 "or too many files): a cache of it in another process is not told",
+                 path);
+}
+
+/* With the registry write lock held: give v's file up (give_up()), and have the caller's
+ * um_sharing_wait() wait for the other caches of it. */
+static void give_up_and_wait(struct um_view *v)
 {
     awaited = give_up(v);
     if (awaited < 0)
-        um_warn_once("a file given to the kernel here cannot be marked so (no lock file, or "
-                     "too many): other processes caching it are not told");
+        not_marked(v->dom->path);
 }
 
 void um_sharing_wait(void)
@@ -330,22 +337,23 @@ void um_sharing_to_kernel_locked(const char *path, dev_t dev, ino_t ino)
 {
     struct um_view *v = um_domains_find(dev, ino);
     if (v) {
-        awaited = give_up(v);
-    } else {
-        um_kernel_file_add_locked(dev, ino);
-        um_handover_kernel_files_locked();
-        bool fresh;
-        int fd = mark_kernel(dev, ino, &fresh);
-        /* Waited for once: a cache that has not let go since (stopped) is not waited for at
-         * every mapping. */
-        awaited = fresh ? fd : -1;
-        if (fd >= 0)
-            return;
+        give_up_and_wait(v);
+        return;
     }
-    if (awaited < 0)
-        um_warn_once("%s is mapped by the kernel here and cannot be marked so (no usable lock "
-                     "file, or too many files): a cache of it in another process is not told",
-                     path);
+    um_kernel_file_add_locked(dev, ino);
+    um_handover_kernel_files_locked();
+    um_sharing_kernel_mapped(path, dev, ino);
+}
+
+void um_sharing_kernel_mapped(const char *path, dev_t dev, ino_t ino)
+{
+    bool fresh;
+    int fd = mark_kernel(dev, ino, &fresh);
+    /* Waited for once: a cache that has not let go since (stopped) is not waited for at
+     * every mapping. */
+    awaited = fresh ? fd : -1;
+    if (fd < 0)
+        not_marked(path);
 }
 
 void um_sharing_poll(void)
@@ -392,7 +400,7 @@ bool um_claim_presence(struct um_view *v, int prot, int flags, const char *path)
     um_warn_once("%s is managed by another process in a way that cannot stay coherent with "
                  "this mapping: it is served by the kernel, in every process that maps it",
                  path);
-    resolve_conflict(v);
+    give_up_and_wait(v);
     return false;
 }
 
