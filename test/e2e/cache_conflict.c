@@ -3,7 +3,9 @@
  * group name, whose caches are apart all the same. Every cache gives the file to the kernel
  * when the second comes, not only the newcomer's: each sees the other's stores, as with the
  * kernel's one page cache (here within a bounded wait of 5 s; the shim's own bound is 3 s).
- * Without the preload (the oracle) the same must hold at once.
+ * Without the preload (the oracle) the same must hold at once. Also: the lock file a process
+ * marks when it maps a file by the kernel is removed when the last such process exits, and not
+ * before (a fork child outliving its parent keeps it).
  * usage: cache_conflict DATA_DIR [child FILE] */
 #include <grp.h>
 #include <pwd.h>
@@ -149,14 +151,118 @@ static void pair(char **argv, const char *name, bool other_user)
            other_user ? "two users" : "two groups");
 }
 
+/* Whether `nobody` can run this program, under the preload, on files in dir: a checkout in a
+ * private home directory cannot be reached. */
+static bool other_user_can_run(const char *dir)
+{
+    struct passwd *pw = getpwnam("nobody");
+    if (!pw)
+        return false;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return false;
+    exe[n] = 0;
+    const char *so = getenv("LD_PRELOAD");
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        bool ok = setgroups(0, NULL) == 0 && setgid(pw->pw_gid) == 0 &&
+                  setuid(pw->pw_uid) == 0 && access(exe, X_OK) == 0 &&
+                  access(dir, R_OK | X_OK) == 0 && (!so || access(so, R_OK) == 0);
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* A process that maps a file by the kernel (MAP_LOCKED: the shim leaves it so) marks the file's
+ * lock file; when it exits, with no other holder, the lock file is gone (none is left behind in
+ * /dev/shm). Without the preload there is never one. */
+static void mark_removed_at_exit(const char *dir)
+{
+    fflush(stdout); /* the children exit() */
+    char *path = make_file(dir, "marked.bin", PAGE);
+    struct stat st;
+    CHECK(stat(path, &st) == 0, "stat");
+    char lock[128];
+    snprintf(lock, sizeof lock, "/dev/shm/uffdmap-%llx-%llx.presence",
+             (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        int fd = open(path, O_RDONLY);
+        void *p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED | MAP_LOCKED, fd, 0);
+        exit(fd >= 0 && p != MAP_FAILED && *(volatile uint8_t *)p == pattern_at(0) ? 0 : 1);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+          "the MAP_LOCKED child failed");
+    CHECK(access(lock, F_OK) != 0, "%s left behind by a process that exited", lock);
+    printf("a file's lock file is removed when the last process marking it exits\n");
+}
+
+/* The same, with the marking process forking first and ending before its child: the child
+ * still maps the file by the kernel, so its mark (and the lock file) must outlive the parent. */
+static void mark_kept_for_fork_child(const char *dir)
+{
+    fflush(stdout); /* the children exit() */
+    char *path = make_file(dir, "marked-fork.bin", PAGE);
+    struct stat st;
+    CHECK(stat(path, &st) == 0, "stat");
+    char lock[128];
+    snprintf(lock, sizeof lock, "/dev/shm/uffdmap-%llx-%llx.presence",
+             (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    int go[2], gone[2];
+    CHECK(pipe(go) == 0 && pipe(gone) == 0, "pipe");
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        int fd = open(path, O_RDONLY);
+        void *p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED | MAP_LOCKED, fd, 0);
+        if (fd < 0 || p == MAP_FAILED)
+            _exit(1);
+        close(gone[0]);
+        if (fork() == 0) { /* holds gone[1] until its end: EOF there once its exit ran */
+            char c;
+            close(go[1]);
+            exit(read(go[0], &c, 1) == 1 && *(volatile uint8_t *)p == pattern_at(0) ? 0 : 1);
+        }
+        exit(0);
+    }
+    close(go[0]);
+    close(gone[1]);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+          "the MAP_LOCKED parent failed");
+    bool kept = !getenv("LD_PRELOAD") || access(lock, F_OK) == 0;
+    CHECK(write(go[1], "x", 1) == 1, "write");
+    char c;
+    CHECK(read(gone[0], &c, 1) == 0, "read");
+    CHECK(kept, "%s removed while a fork child still maps the file by the kernel", lock);
+    CHECK(access(lock, F_OK) != 0, "%s left behind once the fork child exited", lock);
+    close(go[1]);
+    close(gone[0]);
+    printf("a forked child keeps the lock file marked after its parent exits\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[2], "child"))
         return child(argv[3]);
     data_dir(argc, argv);
     pair(argv, "conflict.bin", false);
+    mark_removed_at_exit(argv[1]);
+    mark_kept_for_fork_child(argv[1]);
     if (geteuid() != 0) {
         printf("not root: the two-user cases are not run\n");
+        return 0;
+    }
+    if (!other_user_can_run(argv[1])) {
+        printf("user nobody cannot reach this program, its library or %s: the two-user cases "
+               "are not run\n",
+               argv[1]);
         return 0;
     }
     /* Other users get no userfaultfd by default: the child's mapping is the kernel's. */
