@@ -164,7 +164,6 @@ void um_fork_child(void)
     /* The child's summary counts only its own work. */
     memset(&um_stats, 0, sizeof um_stats);
     um_runtime_child_locks();
-    um_sharing_fork_child();
     if (atomic_load(&um_rt.state) != UM_RUNNING)
         return;
     if (child_member >= 0 && join((unsigned)child_member) == 0)

@@ -125,9 +125,6 @@ void um_sharing_wait(void);
 void um_sharing_to_kernel_locked(const char *path, dev_t dev, ino_t ino);
 /* A mapping of a file already handed to the kernel here: its mark, taken once (sharing.c). */
 void um_sharing_kernel_mapped(const char *path, dev_t dev, ino_t ino);
-/* In a fork child: the files this process marked as the kernel's are marked by the child on
- * its own (sharing.c). */
-void um_sharing_fork_child(void);
 /* At exit, after the presence locks: remove the lock files of marked files no other process
  * holds. */
 void um_sharing_release_marks(void);

@@ -302,35 +302,27 @@ void um_sharing_wait(void)
                      "see this process's stores late");
 }
 
-void um_sharing_fork_child(void)
-{
-    /* The marks' open file descriptions are shared with the parent: whichever of the two ends
-     * first would find no other holder and remove the lock file under the other's mark. Each
-     * gets a description of its own (closing the inherited one leaves the parent's lock). */
-    for (unsigned i = 0; i < nmarks; i++) {
-        bool foreign;
-        int fd = open_lock_file(marks[i].dev, marks[i].ino, &foreign);
-        if (fd < 0)
-            continue; /* the shared one still marks the file */
-        if (set_lock(fd, F_RDLCK, KERNEL, 1, F_OFD_SETLK)) {
-            um_fd_close(fd);
-            continue;
-        }
-        um_fd_close(marks[i].fd);
-        marks[i].fd = fd;
-    }
-}
-
 void um_sharing_release_marks(void)
 {
+    pthread_mutex_lock(&marks_lock);
     for (unsigned i = 0; i < nmarks; i++) {
-        /* Whole: no other process holds any lock on it, so no one relies on it. */
-        if (set_lock(marks[i].fd, F_WRLCK, 0, 0, F_OFD_SETLK) == 0) {
-            char path[96];
-            lock_path(marks[i].dev, marks[i].ino, path, sizeof path);
-            unlink(path); /* the owner's or root's to remove */
-        }
+        struct stat held, now;
+        bool known = fstat(marks[i].fd, &held) == 0;
+        /* The mark stays if a fork child shares its open file description: a whole lock on a
+         * description of our own then fails, and the lock file is left to the child. */
+        um_fd_close(marks[i].fd);
+        char path[96];
+        lock_path(marks[i].dev, marks[i].ino, path, sizeof path);
+        int fd = known ? open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) : -1;
+        if (fd < 0)
+            continue;
+        if (fstat(fd, &now) == 0 && now.st_dev == held.st_dev && now.st_ino == held.st_ino &&
+            set_lock(fd, F_WRLCK, 0, 0, F_OFD_SETLK) == 0)
+            unlink(path); /* no process holds a lock on it: the owner's or root's to remove */
+        syscall(SYS_close, fd);
     }
+    nmarks = 0;
+    pthread_mutex_unlock(&marks_lock);
 }
 
 void um_sharing_to_kernel_locked(const char *path, dev_t dev, ino_t ino)
