@@ -114,6 +114,31 @@ static void restore_sysctl(void)
     write_sysctl('0');
 }
 
+/* The file's lock file (the parent still holds its mark) cannot be opened for writing by
+ * another user: with read locks alone, no process of another user can keep one of this user's
+ * from taking its locks. */
+static void lock_file_read_only_to_others(const char *path)
+{
+    struct stat st;
+    CHECK(stat(path, &st) == 0, "stat");
+    char lock[128];
+    snprintf(lock, sizeof lock, "/dev/shm/uffdmap-%llx-%llx.presence",
+             (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    CHECK(access(lock, F_OK) == 0, "no lock file %s while this process marks the file", lock);
+    struct passwd *pw = getpwnam("nobody");
+    CHECK(pw, "no user nobody");
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        if (setgroups(0, NULL) || setgid(pw->pw_gid) || setuid(pw->pw_uid))
+            _exit(2);
+        _exit(open(lock, O_RDWR) < 0 && errno == EACCES ? 0 : 1);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+          "user nobody could open %s for writing", lock);
+}
+
 static void pair(char **argv, const char *name, bool other_user)
 {
     char *path = make_file(argv[1], name, SIZE);
@@ -146,6 +171,8 @@ static void pair(char **argv, const char *name, bool other_user)
     CHECK(b[0] == 0xa1 && b[1] == 0xa2 && b[2] == 0xb3, "the file lacks a store");
     close(out[0]);
     close(fd);
+    if (other_user && getenv("LD_PRELOAD"))
+        lock_file_read_only_to_others(path);
     printf("two caches of one file (%s): each process sees the other's stores; the file has "
            "them\n",
            other_user ? "two users" : "two groups");
